@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from glm_vllm_compat import __main__ as cli
-from glm_vllm_compat import _detect
+from glm_vllm_compat import _detect, _fixes
 from glm_vllm_compat._doctor import doctor_report
 from glm_vllm_compat.testing import fake_vllm
 
@@ -56,10 +56,21 @@ def test_cli_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == 2
 
 
-def test_cli_doctor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_doctor(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_fixes, "_applied", {})  # an engine test earlier in the session may have repaired vLLM
     with fake_vllm.installed("0.10.2", tmp_path):
         assert cli.main(["doctor"]) == 0
-    assert "vllm 0.10.2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "vllm 0.10.2" in out
+    assert "vLLM bug repairs" in out
+    assert "  - cpu-moe-silu: on; checked when vLLM imports vllm.model_executor.layers.fused_moe.cpu_fused_moe" in out
+
+
+def test_cli_doctor_says_when_repairs_are_off(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLM_VLLM_COMPAT_FIXES", "0")
+    with fake_vllm.installed("0.24.0", tmp_path):
+        assert cli.main(["doctor"]) == 0
+    assert "  - cpu-moe-silu: off (GLM_VLLM_COMPAT_FIXES=0)" in capsys.readouterr().out
 
 
 def test_serve_rejects_unknown_flags_and_missing_models(capsys: pytest.CaptureFixture[str]) -> None:

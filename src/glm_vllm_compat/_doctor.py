@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 
-from . import _detect, _history, _live
+from . import _detect, _fixes, _history, _live
 from ._capabilities import FLAGS, Capabilities, engine_generation
 from ._errors import CompatError
 from ._version import __version__
@@ -99,4 +99,7 @@ def doctor_report(*, confirm: bool = True, out: Callable[[str], None] = print) -
         out("unsupported on this install:")
         for line in _unsupported(lv):
             out(line)
+    out("vLLM bug repairs (vllm.general_plugins entry point, docs/fixes.md):")
+    for line in _fixes.report():
+        out(line)
     return 0

@@ -85,14 +85,22 @@ def _wait_ready(process: subprocess.Popen[str], url: str, log: list[str], timeou
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("server exited during start-up:\n" + "\n".join(log[-40:]))
+            raise RuntimeError("server exited during start-up:\n" + _excerpt(log))
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise RuntimeError(f"server not ready after {timeout} s:\n" + "\n".join(log[-40:]))
+    raise RuntimeError(f"server not ready after {timeout} s:\n" + _excerpt(log))
+
+
+def _excerpt(log: list[str], tail: int = 40) -> str:
+    """The server's last lines plus the first error lines of its engine processes (vLLM logs the
+    root cause of an engine-core failure long before the front end gives up)."""
+    errors = [line for line in log[:-tail] if "Error" in line and "Traceback" not in line][:15]
+    head = ["... first error lines of the engine processes:", *errors, "... last lines:"] if errors else []
+    return "\n".join([*head, *log[-tail:]])
 
 
 def _family(server: RealServer) -> str:

@@ -1,0 +1,230 @@
+"""Repairs for known vLLM bugs that stop GLM models, applied by a vLLM plugin.
+
+vLLM loads every ``vllm.general_plugins`` entry point in each of its processes
+(the front end, the engine core and every worker) before it builds a model.
+glm-vllm-compat registers :func:`vllm_general_plugin` there. The plugin does
+not import anything from vLLM: it waits, with an import hook, until vLLM itself
+imports the module a fix is about, then looks at that module and repairs it
+only if it recognises the bug in the code it finds. Nothing is chosen by
+version number, so a vLLM release that fixed the bug (or never had it) is left
+exactly as it is.
+
+Fixes (``FIXES``; ``GLM_VLLM_COMPAT_FIXES=0`` turns all of them off):
+
+``cpu-moe-silu``
+    vLLM's CPU fused-MoE *torch fallback* (taken for float32 weights on AMX
+    CPUs, and for expert sizes that are not multiples of 32) constructs a
+    ``SiluAndMul`` custom op while the model runs. Constructing a custom op
+    reads the "current vLLM config", which is only set while the model is
+    built, so the first forward pass fails with ``AssertionError: Current vLLM
+    config is not set`` and the engine never starts (vLLM issue #45447). GLM-4.5,
+    4.6 and 4.7 are MoE models with SiLU experts. Two shapes of the bug exist
+    in vLLM's published sources: a lazily filled ``_CPU_MOE_ACT`` dict (0.14)
+    and a ``lambda x: SiluAndMul(...).forward_native(x)`` entry in
+    ``_CPU_MOE_ACT_FN`` (0.20 .. 0.24). The repair uses vLLM's own static
+    ``SiluAndMul.forward_native``, the same function the custom op would call
+    on the CPU, which is what vLLM 0.16-0.19 and 0.25+ do themselves.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+__all__ = ["FIXES", "Fix", "applied", "enabled", "install", "report", "uninstall", "vllm_general_plugin"]
+
+logger = logging.getLogger("glm_vllm_compat")
+
+ENV_SWITCH = "GLM_VLLM_COMPAT_FIXES"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One repair: the module it is about, and a function that repairs that module.
+
+    ``repair`` returns a sentence saying what it changed, or ``None`` when the
+    module does not have the bug.
+    """
+
+    name: str
+    module: str
+    upstream: str
+    repair: Callable[[ModuleType], str | None]
+
+
+class _NativeActivation:
+    """Stands in for an activation custom op where vLLM only calls ``forward_native``."""
+
+    def __init__(self, forward_native: Callable[[Any], Any]) -> None:
+        self.forward_native = forward_native
+
+    def __call__(self, x: Any) -> Any:
+        return self.forward_native(x)
+
+
+def _static_silu(module: ModuleType) -> Callable[[Any], Any] | None:
+    """``SiluAndMul.forward_native`` as the module sees it, if it is a static method."""
+    silu_class = getattr(module, "SiluAndMul", None)
+    if silu_class is None or not isinstance(silu_class.__dict__.get("forward_native"), staticmethod):
+        return None
+    native: Callable[[Any], Any] = silu_class.forward_native
+    return native
+
+
+def _constructs(entry: object, class_name: str) -> bool:
+    """Whether ``entry`` is a plain function whose code names ``class_name`` (builds it when called)."""
+    code = getattr(entry, "__code__", None)
+    return code is not None and class_name in code.co_names
+
+
+def _silu_key(table: dict[Any, Any]) -> Any:
+    return next((key for key in table if getattr(key, "value", key) == "silu"), None)
+
+
+def _repair_cpu_moe_silu(module: ModuleType) -> str | None:
+    native = _static_silu(module)
+    if native is None:
+        return None
+    table = getattr(module, "_CPU_MOE_ACT_FN", None)
+    if isinstance(table, dict):
+        key = _silu_key(table)
+        if key is not None and _constructs(table[key], "SiluAndMul"):
+            table[key] = native
+            return "_CPU_MOE_ACT_FN[silu] built SiluAndMul per call; now SiluAndMul.forward_native"
+    lazy = getattr(module, "_CPU_MOE_ACT", None)
+    factories = getattr(type(lazy), "_factories", None)
+    if isinstance(lazy, dict) and isinstance(factories, dict) and "silu" in factories and "silu" not in lazy:
+        lazy["silu"] = _NativeActivation(native)
+        return "_CPU_MOE_ACT built SiluAndMul on first use; now SiluAndMul.forward_native"
+    return None
+
+
+FIXES: tuple[Fix, ...] = (
+    Fix(
+        name="cpu-moe-silu",
+        module="vllm.model_executor.layers.fused_moe.cpu_fused_moe",
+        upstream="https://github.com/vllm-project/vllm/issues/45447",
+        repair=_repair_cpu_moe_silu,
+    ),
+)
+
+_applied: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def applied() -> dict[str, str]:
+    """The fixes applied in this process so far: name -> what was changed."""
+    return dict(_applied)
+
+
+def _run(fix: Fix, module: ModuleType) -> None:
+    try:
+        done = fix.repair(module)
+    except Exception:  # a repair must never stop vLLM; the bug then shows as it would without us
+        logger.warning("glm_vllm_compat: fix %s could not be applied", fix.name, exc_info=True)
+        return
+    if done:
+        with _lock:
+            _applied[fix.name] = done
+        logger.info("glm_vllm_compat: applied fix %s (%s): %s", fix.name, fix.upstream, done)
+
+
+class _RepairingLoader(importlib.abc.Loader):
+    """Runs the real loader, then the fixes for the module it loaded."""
+
+    def __init__(self, loader: importlib.abc.Loader, fixes: Sequence[Fix]) -> None:
+        self._loader = loader
+        self._fixes = tuple(fixes)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        with _lock:
+            _hook.pending.pop(module.__name__, None)
+        for fix in self._fixes:
+            _run(fix, module)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_code, ... for tracebacks and tools
+        return getattr(self._loader, name)
+
+
+class _ImportHook(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the loader of the modules that have pending fixes."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[Fix]] = {}
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        fixes = self.pending.get(fullname)
+        if not fixes:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        # pending stays until the module runs: find_spec is also called without an import
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _RepairingLoader(spec.loader, fixes)
+        return spec
+
+
+_hook = _ImportHook()
+
+
+def install(fixes: Sequence[Fix] = FIXES) -> None:
+    """Repair the modules already imported, and the others when vLLM imports them."""
+    with _lock:
+        for fix in fixes:
+            module = sys.modules.get(fix.module)
+            waiting = _hook.pending.setdefault(fix.module, []) if module is None else None
+            if waiting is not None and fix not in waiting:
+                waiting.append(fix)
+        if _hook.pending and _hook not in sys.meta_path:
+            sys.meta_path.insert(0, _hook)
+    for fix in fixes:
+        module = sys.modules.get(fix.module)
+        if module is not None:
+            _run(fix, module)
+
+
+def uninstall() -> None:
+    """Forget pending fixes and remove the import hook (the repairs already made stay)."""
+    with _lock:
+        _hook.pending.clear()
+        if _hook in sys.meta_path:
+            sys.meta_path.remove(_hook)
+
+
+def enabled() -> bool:
+    """False when ``GLM_VLLM_COMPAT_FIXES`` turns the repairs off."""
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def report() -> list[str]:
+    """One line per fix for ``glm-vllm-compat doctor``."""
+    state = "on" if enabled() else f"off ({ENV_SWITCH}=0)"
+    done = applied()
+    return [
+        f"  - {fix.name}: {state}; {'applied here: ' + done[fix.name] if fix.name in done else 'checked when vLLM imports ' + fix.module} ({fix.upstream})"
+        for fix in FIXES
+    ]
+
+
+def vllm_general_plugin() -> None:
+    """Entry point for vLLM's ``vllm.general_plugins`` group (may run several times)."""
+    if enabled():
+        install()

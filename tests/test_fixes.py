@@ -1,0 +1,231 @@
+"""The vLLM bug repairs (`glm_vllm_compat._fixes`), on the shapes the bug has in vLLM's sources.
+
+The module texts below reproduce, line for line where it matters, the code of
+``vllm/model_executor/layers/fused_moe/cpu_fused_moe.py`` in the published
+vLLM sdists (the ``SiluAndMul`` stand-in fails on construction exactly as the
+real custom op does outside a vLLM config context). The same repair runs on
+the real modules in ``tests/engine/test_fixes_real.py`` and in the CPU tier.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from glm_vllm_compat import _fixes
+
+SILU_AND_MUL = '''
+class SiluAndMul:  # vllm.model_executor.layers.activation.SiluAndMul, a CustomOp
+    def __init__(self, *, compile_native=True):
+        raise AssertionError("Current vLLM config is not set.")
+
+    @staticmethod
+    def forward_native(x):
+        d = len(x) // 2
+        return [a * b for a, b in zip(x[:d], x[d:])]
+'''
+
+INSTANCE_SILU = SILU_AND_MUL.replace("    @staticmethod\n    def forward_native(x):", "    def forward_native(self, x):")
+
+ENUM = '''
+import enum
+class MoEActivation(enum.Enum):
+    SILU = "silu"
+    GELU = "gelu"
+'''
+
+SHAPES: dict[str, str] = {
+    # vLLM 0.20.0 .. 0.24.0: a lambda builds the custom op at forward time (the bug)
+    "0.24-lambda": SILU_AND_MUL + ENUM + '''
+_CPU_MOE_ACT_FN = {
+    MoEActivation.SILU: lambda x: SiluAndMul(compile_native=False).forward_native(x),
+    MoEActivation.GELU: lambda x: x,
+}
+def activate(x):
+    return _CPU_MOE_ACT_FN[MoEActivation("silu")](x)
+''',
+    # vLLM 0.14.x: a dict that builds the custom op on first use (the bug)
+    "0.14-lazy-dict": SILU_AND_MUL + '''
+class _LazyActivationDict(dict):
+    _factories = {"silu": SiluAndMul}
+    def __missing__(self, key):
+        if key not in self._factories:
+            raise KeyError(f"{key} is not a supported activation")
+        self[key] = self._factories[key]()
+        return self[key]
+_CPU_MOE_ACT = _LazyActivationDict()
+def activate(x):
+    return _CPU_MOE_ACT["silu"].forward_native(x)
+''',
+    # vLLM 0.16 .. 0.19 and 0.25 .. 0.27: fixed upstream (the static method itself)
+    "0.25-fixed": SILU_AND_MUL + ENUM + '''
+_CPU_MOE_ACT_FN = {MoEActivation.SILU: SiluAndMul.forward_native, MoEActivation.GELU: lambda x: x}
+def activate(x):
+    return _CPU_MOE_ACT_FN[MoEActivation("silu")](x)
+''',
+    # vLLM 0.10 / 0.11: a plain function, no custom op
+    "0.10-function": '''
+def silu_and_mul(x):
+    d = len(x) // 2
+    return [a * b for a, b in zip(x[:d], x[d:])]
+def activate(x):
+    return silu_and_mul(x)
+''',
+}
+
+BROKEN = {"0.24-lambda", "0.14-lazy-dict"}
+X = [1.0, 2.0, 3.0, 4.0]
+EXPECTED = [3.0, 8.0]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_hook() -> Iterator[None]:
+    """Keep the process-wide hook and record as they were (engine tests may have installed them)."""
+    pending = {k: list(v) for k, v in _fixes._hook.pending.items()}
+    hooked = _fixes._hook in sys.meta_path
+    done = dict(_fixes._applied)
+    _fixes.uninstall()
+    _fixes._applied.clear()
+    yield
+    _fixes.uninstall()
+    _fixes._hook.pending.update(pending)
+    if hooked:
+        sys.meta_path.insert(0, _fixes._hook)
+    _fixes._applied.clear()
+    _fixes._applied.update(done)
+
+
+def _module(name: str, source: str) -> ModuleType:
+    module = ModuleType(name)
+    exec(compile(textwrap.dedent(source), name, "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_repair_on_every_shape(shape: str) -> None:
+    module = _module(f"shape_{shape}", SHAPES[shape])
+    if shape in BROKEN:
+        with pytest.raises(AssertionError, match="config is not set"):
+            module.activate(X)
+    said = _fixes._repair_cpu_moe_silu(module)
+    assert (said is not None) == (shape in BROKEN)
+    assert module.activate(X) == EXPECTED
+    assert _fixes._repair_cpu_moe_silu(module) is None  # idempotent: nothing left to repair
+
+
+def test_other_activations_are_left_alone() -> None:
+    module = _module("shape_other", SHAPES["0.24-lambda"])
+    gelu = module._CPU_MOE_ACT_FN[module.MoEActivation.GELU]
+    _fixes._repair_cpu_moe_silu(module)
+    assert module._CPU_MOE_ACT_FN[module.MoEActivation.GELU] is gelu
+    assert module._CPU_MOE_ACT_FN[module.MoEActivation.SILU] is module.SiluAndMul.forward_native
+
+
+@pytest.mark.parametrize("shape", sorted(BROKEN))
+def test_no_repair_when_forward_native_is_not_static(shape: str) -> None:
+    """Only vLLM's static SiluAndMul.forward_native is a safe stand-in; otherwise touch nothing."""
+    module = _module("shape_instance", SHAPES[shape].replace(SILU_AND_MUL, INSTANCE_SILU))
+    assert _fixes._repair_cpu_moe_silu(module) is None
+    with pytest.raises(AssertionError):
+        module.activate(X)
+
+
+def _fake_package(tmp_path: Path, name: str, shape: str) -> _fixes.Fix:
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cpu_fused_moe.py").write_text(textwrap.dedent(SHAPES[shape]))
+    return _fixes.Fix("cpu-moe-silu", f"{name}.cpu_fused_moe", "upstream", _fixes._repair_cpu_moe_silu)
+
+
+def test_hook_repairs_the_module_when_it_is_first_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fix = _fake_package(tmp_path, "fakevllm_hook", "0.24-lambda")
+    _fixes.install([fix])
+    _fixes.install([fix])  # plugins load several times per process
+    assert _fixes._hook.pending == {fix.module: [fix]}
+    assert sys.meta_path[0] is _fixes._hook
+    try:
+        assert importlib.util.find_spec(fix.module) is not None  # a look-up alone repairs nothing, keeps the fix pending
+        assert fix.module not in sys.modules and fix.module in _fixes._hook.pending
+        module = importlib.import_module(fix.module)
+        assert module.activate(X) == EXPECTED
+        assert "SiluAndMul.forward_native" in _fixes.applied()["cpu-moe-silu"]
+        assert fix.module not in _fixes._hook.pending
+        assert "lambda x: SiluAndMul" in module.__loader__.get_source(fix.module)  # loader API still answers
+        importlib.import_module("fakevllm_hook")  # other modules are not touched
+    finally:
+        for name in ("fakevllm_hook", fix.module):
+            sys.modules.pop(name, None)
+
+
+def test_install_repairs_a_module_already_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fix = _fake_package(tmp_path, "fakevllm_early", "0.14-lazy-dict")
+    try:
+        module = importlib.import_module(fix.module)
+        _fixes.install([fix])
+        assert fix.module not in _fixes._hook.pending
+        assert module.activate(X) == EXPECTED
+        assert "cpu-moe-silu" in _fixes.applied()
+    finally:
+        for name in ("fakevllm_early", fix.module):
+            sys.modules.pop(name, None)
+
+
+def test_a_failing_repair_logs_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(module: ModuleType) -> str | None:
+        raise RuntimeError("boom")
+
+    fix = _fixes.Fix("broken", "json", "upstream", broken)
+    with caplog.at_level(logging.WARNING, logger="glm_vllm_compat"):
+        _fixes.install([fix])  # json is imported already: the repair runs now
+    assert "fix broken could not be applied" in caplog.text
+    assert "broken" not in _fixes.applied()
+
+
+@pytest.mark.parametrize("value, hooked", [("0", False), ("off", False), ("false", False), ("1", True), (None, True)])
+def test_plugin_switch(value: str | None, hooked: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if value is None:
+        monkeypatch.delenv(_fixes.ENV_SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(_fixes.ENV_SWITCH, value)
+    _fixes.vllm_general_plugin()
+    real = _fixes.FIXES[0].module
+    if real in sys.modules:  # an engine test imported the real module: the repair ran instead of a hook
+        return
+    assert (_fixes._hook in sys.meta_path) == hooked
+    assert (real in _fixes._hook.pending) == hooked
+
+
+def test_plugin_is_registered_for_vllm() -> None:
+    """vLLM loads the ``vllm.general_plugins`` group in every one of its processes."""
+    points = {ep.name: ep for ep in importlib.metadata.entry_points(group="vllm.general_plugins")}
+    assert points["glm_vllm_compat_fixes"].value == "glm_vllm_compat._fixes:vllm_general_plugin"
+    assert points["glm_vllm_compat_fixes"].load() is _fixes.vllm_general_plugin
+
+
+def test_fixes_table_names_the_upstream_report() -> None:
+    names = [fix.name for fix in _fixes.FIXES]
+    assert len(names) == len(set(names))
+    for fix in _fixes.FIXES:
+        assert fix.upstream.startswith("https://github.com/vllm-project/vllm/")
+        assert fix.module.startswith("vllm.")
+        assert fix.name in (_fixes.__doc__ or "")
+
+
+def test_fixes_module_imports_no_vllm() -> None:
+    code = "import sys, glm_vllm_compat._fixes as f; f.install(); print(any(m == 'vllm' or m.startswith('vllm.') for m in sys.modules))"
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
