@@ -953,6 +953,17 @@ def cmd_record(a) -> int:
     return 0
 
 
+def _git_commit() -> str:
+    """The commit the tests ran from (+dirty when the work tree had changes)."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (rev or "unknown") + ("+dirty" if dirty else "")
+
+
 def cmd_cycle(a) -> int:
     """create -> smoke -> pytest -m engine -> record -> remove, for each line (one env at a time)."""
     rc_all = 0
@@ -986,7 +997,8 @@ def cmd_cycle(a) -> int:
         tests = [x[:300] for x in outl if x.startswith(("FAILED ", "ERROR tests"))]
         errs = tests + [x[:300] for x in outl if x.startswith("E   ")][:8]
         pinfo = dict(cmd="pytest -m engine tests", rc=p.returncode, summary=tail[0].strip("= ")[-200:],
-                     ok=p.returncode in (0, 5), seconds=round(time.time() - t1, 1), problems=errs)
+                     ok=p.returncode in (0, 5), seconds=round(time.time() - t1, 1), problems=errs,
+                     commit=_git_commit())
         logs = Path(os.environ.get("CPU_ENV_LOG_DIR", Path(os.environ.get("TMPDIR", "/tmp")) / "cpu-tier-logs"))
         (logs / line).mkdir(parents=True, exist_ok=True)
         for f in ("pytest.log", "smoke.json", "cpu-env.json", "freeze.txt"):

