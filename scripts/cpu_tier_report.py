@@ -125,7 +125,8 @@ def render(res: dict) -> str:
         if e.get("tox"):
             t = e["tox"]
             steps = ", ".join(f"{k} {v:.0f} s" for k, v in t.get("steps_seconds", {}).items())
-            out.append(f"- `{t['cmd']}` end to end ({t.get('date', '?')}): {_fmt_s(t.get('total_seconds'))} ({steps}); "
+            at = f", commit {t['commit']}" if t.get("commit") else ""
+            out.append(f"- `{t['cmd']}` end to end ({t.get('date', '?')}{at}): {_fmt_s(t.get('total_seconds'))} ({steps}); "
                        f"pytest `{t.get('pytest_summary', '')}`")
             for x in t.get("problems", []):
                 out.append(f"  - `{x}`")
