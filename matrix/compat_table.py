@@ -36,13 +36,20 @@ def _engine(c: Capabilities) -> str:
     return "V0"
 
 
+def _best_of(c: Capabilities) -> str:
+    """SamplingParams has the field up to 0.11, but only the V0 engine honours best_of > n."""
+    if not c.sampling_best_of or c.v0_removed:
+        return U
+    return f"{N} on V0 (`VLLM_USE_V1=0`), {U} on V1" if c.v1_default else N
+
+
 COLUMNS: list[tuple[str, Callable[[Capabilities], str]]] = [
     ("engine", _engine),
     ("token-id prompts", lambda c: f"{T}: `prompt_token_ids=`" if not c.prompt_dicts else (N if c.bare_token_list_prompt else f"{T}: TokensPrompt")),
     ("async `generate()` call", lambda c: f"{T}: `prompt=`+`prompt_token_ids=`" if c.async_generate_legacy_kwargs else (f"{N} (`inputs`)" if c.async_generate_inputs_keyword else f"{N} (`prompt`)")),
     ("`structured_outputs`", lambda c: N if c.structured_outputs else (f"{T}: `guided_decoding`" if c.guided_decoding else U)),
     ("`priority`", lambda c: N if c.async_generate_priority else U),
-    ("`best_of`", lambda c: N if c.sampling_best_of else U),
+    ("`best_of` > n", _best_of),
     ("`top_k=0`", lambda c: N if c.top_k_zero_disables else f"{T}: `-1`"),
     ("`get_tokenizer()`", lambda c: f"{T}: sync" if c.sync_async_engine_get_tokenizer else N),
     ("`worker_use_ray`", lambda c: N if c.worker_use_ray else f"{T}: `distributed_executor_backend`"),

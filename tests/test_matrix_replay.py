@@ -18,6 +18,7 @@ from packaging.version import Version
 
 import glm_vllm_compat as gvc
 from glm_vllm_compat import _live
+from glm_vllm_compat._sampling import translate_sampling_fields, v0_engine_span
 from glm_vllm_compat.testing import fake_vllm
 
 VERSIONS = fake_vllm.known_versions()
@@ -163,13 +164,43 @@ def test_structured_outputs(fake: fake_vllm.FakeVllm, version: Version) -> None:
         assert sp.structured_outputs.regex == "[ab]+"
 
 
-def test_best_of(fake: fake_vllm.FakeVllm, version: Version) -> None:
+def test_best_of(fake: fake_vllm.FakeVllm, version: Version, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VLLM_USE_V1", raising=False)
     if version >= V("0.12.0"):
         with pytest.raises(gvc.UnsupportedFeature) as info:
             gvc.sampling_params(best_of=2, n=1)
-        assert info.value.field == "best_of" and info.value.supported == "0.4.0 .. 0.11.2"
-    else:
+        assert info.value.field == "best_of" and info.value.supported == v0_engine_span()
+        return
+    if version < V("0.8.0"):  # V0 is the default engine
         assert gvc.sampling_params(best_of=2, n=1).best_of == 2
+        return
+    # 0.8 .. 0.11 still have the field, but their default V1 engine refuses best_of > 1 per request
+    with pytest.raises(gvc.UnsupportedFeature) as info:
+        gvc.sampling_params(best_of=2, n=1)
+    assert (info.value.field, info.value.installed) == ("best_of", fake.version)
+    assert info.value.supported == v0_engine_span() == "0.4.0 .. 0.10.2 with the V0 engine (the default before 0.8.0, VLLM_USE_V1=0 after)"
+    assert "best_of" not in translate_sampling_fields({"n": 2, "best_of": 2})  # the same request on V1
+    assert gvc.sampling_params(best_of=1, n=1).n == 1
+    if version < V("0.11.0"):  # the V0 engine is still there to ask for
+        monkeypatch.setenv("VLLM_USE_V1", "0")
+        assert gvc.sampling_params(best_of=2, n=1).best_of == 2
+
+
+def test_per_request_logits_processors(fake: fake_vllm.FakeVllm, version: Version, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VLLM_USE_V1", raising=False)
+
+    def processor(token_ids: list[int], logits: Any) -> Any:
+        return logits
+
+    if version < V("0.8.0"):
+        assert gvc.sampling_params(logits_processors=[processor]).logits_processors == [processor]
+        return
+    with pytest.raises(gvc.UnsupportedFeature) as info:
+        gvc.sampling_params(logits_processors=[processor])
+    assert info.value.field == "logits_processors" and "logits_processors engine argument" in str(info.value)
+    if version < V("0.11.0"):
+        monkeypatch.setenv("VLLM_USE_V1", "0")
+        assert gvc.sampling_params(logits_processors=[processor]).logits_processors == [processor]
 
 
 def test_top_k_disabled(fake: fake_vllm.FakeVllm, version: Version) -> None:

@@ -64,14 +64,18 @@ def test_llm_generate_prompt_token_ids_removed(release: Any, version: str) -> No
         assert args["prompts"] == [{"prompt_token_ids": [1, 2, 3]}] and "prompt_token_ids" not in args
 
 
-@pytest.mark.parametrize(("version", "supported"), [("0.11.2", True), ("0.12.0", False)])
-def test_best_of_removed(release: Any, version: str, supported: bool) -> None:
-    """ms-swift #6831, llama_index #21371: best_of removed from SamplingParams in 0.12."""
+@pytest.mark.parametrize(("version", "use_v1", "supported"), [("0.10.2", "0", True), ("0.10.2", "", False), ("0.11.2", "", False), ("0.12.0", "", False)])
+def test_best_of_removed(release: Any, version: str, use_v1: str, supported: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ms-swift #6831, llama_index #21371: best_of removed from SamplingParams in 0.12 (a TypeError
+    there); before that the V1 engine (default from 0.8, the only one from 0.11) refused best_of > 1
+    per request. Both are refused up front, naming where best_of works: the V0 engine."""
+    monkeypatch.setenv("VLLM_USE_V1", use_v1)
     with release(version):
         if supported:
             assert gvc.sampling_params(best_of=2).best_of == 2
         else:
-            with pytest.raises(gvc.UnsupportedFeature, match=r"'best_of'.*0\.12\.0.*0\.4\.0 \.\. 0\.11\.2"):
+            pattern = rf"'best_of'.*{version}.*0\.4\.0 \.\. 0\.10\.2 with the V0 engine"
+            with pytest.raises(gvc.UnsupportedFeature, match=pattern):
                 gvc.sampling_params(best_of=2)
 
 

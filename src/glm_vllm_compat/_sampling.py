@@ -8,7 +8,10 @@ The stable names are those of the newest vLLM release. A field is
 * left out when its value is the newest release's default (a no-op),
 * otherwise refused with :class:`UnsupportedFeature` (name, installed version,
   supporting releases), or :class:`UnknownParameter` (closest names) when no
-  release knows it.
+  release knows it. That includes the fields a release still has but its V1
+  engine refuses at request time (``best_of`` > n, per-request
+  ``logits_processors``, vLLM 0.8-0.11): they are refused here, naming the
+  releases and engine where they work.
 
 Nothing is dropped silently.
 """
@@ -24,11 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _history, _live
-from ._capabilities import flag_range
+from . import _capabilities
+from ._capabilities import FLAGS, flag_range
 from ._errors import InvalidParameter, UnknownParameter, UnsupportedFeature
 from ._live import Live
 
-__all__ = ["sampling_params", "translate_sampling_fields", "structured_outputs_params"]
+__all__ = ["sampling_params", "structured_outputs_params", "translate_sampling_fields", "v0_engine_span", "v0_only"]
 
 logger = logging.getLogger("glm_vllm_compat")
 
@@ -135,6 +139,38 @@ def _known_names(lv: Live) -> list[str]:
     return sorted(set(_history.SAMPLING_FIELDS) | set(lv.sampling_fields))
 
 
+def v0_engine_span() -> str:
+    """Releases and setting where the V0 engine runs (what best_of > n and logits_processors need)."""
+    span = _capabilities.span_text(None, FLAGS["v0_removed"].since)
+    return f"{span} with the V0 engine (the default before {FLAGS['v1_default'].since}, VLLM_USE_V1=0 after)"
+
+
+# Fields only the V0 engine honours per request (V1 refuses them, later releases drop them).
+_V0_ONLY_HINTS = {
+    "best_of": "The V1 engine returns the n samples it generates; ask for n samples and rank them yourself.",
+    "logits_processors": "The V1 engine takes logits processors when it is built (the logits_processors engine argument).",
+}
+
+
+def v0_only(name: str, lv: Live) -> UnsupportedFeature:
+    """The error for a field only the V0 engine honours per request (``best_of`` > n, ``logits_processors``)."""
+    return UnsupportedFeature(name, lv.info.raw_version, v0_engine_span(), hint=_V0_ONLY_HINTS[name])
+
+
+def _refused_by_v1(out: dict[str, Any], lv: Live) -> None:
+    """Fields the release still has but its V1 engine refuses when the request arrives."""
+    if _capabilities.engine_generation(lv.caps) != "v1":
+        return
+    best_of, n = out.get("best_of"), out.get("n") or 1
+    if isinstance(best_of, int) and best_of > 1:
+        if best_of != n:
+            raise v0_only("best_of", lv)
+        logger.debug("sampling field best_of=%r left out: equal to n, what the V1 engine does anyway", best_of)
+        del out["best_of"]
+    if out.get("logits_processors"):
+        raise v0_only("logits_processors", lv)
+
+
 def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None) -> dict[str, Any]:
     """Stable field names and values → keyword arguments for the native class."""
     lv = lv or _live.live()
@@ -149,6 +185,8 @@ def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None)
         elif name in lv.sampling_fields:
             out[name] = value
         elif name in _history.SAMPLING_FIELDS and not name.startswith("_"):
+            if name in _V0_ONLY_HINTS and value:
+                raise v0_only(name, lv)
             if not _is_newest_default(name, value) and value is not None:
                 raise UnsupportedFeature(
                     name, lv.info.raw_version, _history.supported_range(_history.SAMPLING_FIELDS, name)
@@ -156,6 +194,7 @@ def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None)
         else:
             close = difflib.get_close_matches(name, _known_names(lv), n=3)
             raise UnknownParameter(name, "sampling_params()", close)
+    _refused_by_v1(out, lv)
     return out
 
 

@@ -41,7 +41,7 @@ from collections.abc import Coroutine, Generator, Iterable, Mapping
 from typing import Any, Callable
 
 from . import _capabilities, _history, _live
-from ._capabilities import FLAGS, flag_range
+from ._capabilities import flag_range
 from ._engine import build_llm, llm_fields
 from ._engine import abort as _abort
 from ._engine import get_tokenizer as _get_tokenizer
@@ -57,6 +57,7 @@ from ._generate import generate as _generate
 from ._live import Live
 from ._prompts import TextPrompt, TokensPrompt, is_token_list
 from ._sampling import sampling_params as _sampling_params
+from ._sampling import v0_only
 from ._sampling import structured_outputs_params
 
 __all__ = [
@@ -208,12 +209,6 @@ def _beam_only(name: str, neutral: Any) -> Callable[[dict[str, Any], Live], None
     return handle
 
 
-def _v0_span() -> str:
-    """Releases and setting where the V0 engine runs (what best_of > n and logits_processors need)."""
-    span = _capabilities.span_text(None, FLAGS["v0_removed"].since)
-    return f"{span} with the V0 engine (the default before {FLAGS['v1_default'].since}, VLLM_USE_V1=0 after)"
-
-
 def _best_of(fields: dict[str, Any], lv: Live) -> None:
     """best_of == n means "n samples, return n": dropped where the field is gone or V1 refuses it."""
     value, n = fields["best_of"], fields.get("n") or 1
@@ -225,12 +220,7 @@ def _best_of(fields: dict[str, Any], lv: Live) -> None:
         return
     if isinstance(value, int) and value < n:
         raise InvalidParameter(f"SamplingParams: best_of ({value}) must be at least n ({n})")
-    raise UnsupportedFeature(
-        "best_of",
-        _installed(lv),
-        _v0_span(),
-        hint="The V1 engine returns the n samples it generates; ask for n samples and rank them yourself.",
-    )
+    raise v0_only("best_of", lv)
 
 
 def _logits_processors(fields: dict[str, Any], lv: Live) -> None:
@@ -242,12 +232,7 @@ def _logits_processors(fields: dict[str, Any], lv: Live) -> None:
             del fields["logits_processors"]
             _warn_legacy("SamplingParams(logits_processors=None)", "leave logits_processors out")
         return
-    raise UnsupportedFeature(
-        "logits_processors",
-        _installed(lv),
-        _v0_span(),
-        hint="The V1 engine takes logits processors when it is built (the logits_processors engine argument).",
-    )
+    raise v0_only("logits_processors", lv)
 
 
 def _guided_decoding(fields: dict[str, Any], lv: Live) -> None:

@@ -73,9 +73,15 @@ def test_offline_max_tokens_none_runs_to_the_limit_or_eos(llm: Any) -> None:
 def test_unknown_and_unsupported_fields_are_refused(llm: Any) -> None:
     with pytest.raises(gvc.UnknownParameter, match="max_tokens"):
         gvc.generate(llm, "x", max_token=3)
-    if not gvc.supports("sampling_best_of", confirm=True):
-        with pytest.raises(gvc.UnsupportedFeature, match="best_of"):
+    if type(llm.llm_engine).__module__.startswith("vllm.v1."):  # V1 refuses these per request: refused up front
+        with pytest.raises(gvc.UnsupportedFeature, match="best_of") as info:
             gvc.generate(llm, "x", best_of=3, n=1)
+        assert "with the V0 engine" in info.value.supported
+        with pytest.raises(gvc.UnsupportedFeature, match="logits_processors"):
+            gvc.generate(llm, "x", logits_processors=[lambda ids, logits: logits])
+    else:  # the V0 engine samples best_of and returns the n best
+        out = gvc.generate(llm, "x", best_of=3, n=1, max_tokens=2, temperature=1.0)
+        assert len(out[0].outputs) == 1
     with pytest.raises(gvc.InvalidParameter):
         gvc.sampling_params(temperature=-1.0)
 
