@@ -66,9 +66,6 @@ class _NativeActivation:
     def __init__(self, forward_native: Callable[[Any], Any]) -> None:
         self.forward_native = forward_native
 
-    def __call__(self, x: Any) -> Any:
-        return self.forward_native(x)
-
 
 def _static_silu(module: ModuleType) -> Callable[[Any], Any] | None:
     """``SiluAndMul.forward_native`` as the module sees it, if it is a static method."""

@@ -32,7 +32,7 @@ from ._capabilities import FLAGS, flag_range
 from ._errors import InvalidParameter, UnknownParameter, UnsupportedFeature
 from ._live import Live
 
-__all__ = ["sampling_params", "structured_outputs_params", "translate_sampling_fields", "v0_engine_span", "v0_only"]
+__all__ = ["sampling_params", "structured_outputs_params", "translate_sampling_fields", "v0_engine_span"]
 
 logger = logging.getLogger("glm_vllm_compat")
 
@@ -152,7 +152,7 @@ _V0_ONLY_HINTS = {
 }
 
 
-def v0_only(name: str, lv: Live) -> UnsupportedFeature:
+def _v0_only(name: str, lv: Live) -> UnsupportedFeature:
     """The error for a field only the V0 engine honours per request (``best_of`` > n, ``logits_processors``)."""
     return UnsupportedFeature(name, lv.info.raw_version, v0_engine_span(), hint=_V0_ONLY_HINTS[name])
 
@@ -162,13 +162,13 @@ def _refused_by_v1(out: dict[str, Any], lv: Live) -> None:
     if _capabilities.engine_generation(lv.caps) != "v1":
         return
     best_of, n = out.get("best_of"), out.get("n") or 1
-    if isinstance(best_of, int) and best_of > 1:
+    if isinstance(best_of, (int, float)) and best_of > 1:
         if best_of != n:
-            raise v0_only("best_of", lv)
+            raise _v0_only("best_of", lv)
         logger.debug("sampling field best_of=%r left out: equal to n, what the V1 engine does anyway", best_of)
         del out["best_of"]
     if out.get("logits_processors"):
-        raise v0_only("logits_processors", lv)
+        raise _v0_only("logits_processors", lv)
 
 
 def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None) -> dict[str, Any]:
@@ -186,7 +186,7 @@ def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None)
             out[name] = value
         elif name in _history.SAMPLING_FIELDS and not name.startswith("_"):
             if name in _V0_ONLY_HINTS and value:
-                raise v0_only(name, lv)
+                raise _v0_only(name, lv)
             if not _is_newest_default(name, value) and value is not None:
                 raise UnsupportedFeature(
                     name, lv.info.raw_version, _history.supported_range(_history.SAMPLING_FIELDS, name)

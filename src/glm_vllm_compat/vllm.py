@@ -57,7 +57,6 @@ from ._generate import generate as _generate
 from ._live import Live
 from ._prompts import TextPrompt, TokensPrompt, is_token_list
 from ._sampling import sampling_params as _sampling_params
-from ._sampling import v0_only
 from ._sampling import structured_outputs_params
 
 __all__ = [
@@ -210,29 +209,24 @@ def _beam_only(name: str, neutral: Any) -> Callable[[dict[str, Any], Live], None
 
 
 def _best_of(fields: dict[str, Any], lv: Live) -> None:
-    """best_of == n means "n samples, return n": dropped where the field is gone or V1 refuses it."""
+    """best_of == n means "n samples, return n": left out, with a warning, where the field is gone or
+    V1 refuses it. best_of > n there is refused by sampling_params() (the V0 engine only)."""
     value, n = fields["best_of"], fields.get("n") or 1
     if value is None or ("best_of" in lv.sampling_fields and (value == 1 or not _runs_v1(lv))):
         return  # the release takes it as it is (V1 refuses only best_of > 1)
     if value == n:
         del fields["best_of"]
         _warn_legacy("SamplingParams(best_of=n)", "leave best_of out (best_of == n is the default)")
-        return
-    if isinstance(value, int) and value < n:
+    elif isinstance(value, int) and value < n:
         raise InvalidParameter(f"SamplingParams: best_of ({value}) must be at least n ({n})")
-    raise v0_only("best_of", lv)
 
 
 def _logits_processors(fields: dict[str, Any], lv: Live) -> None:
-    present = "logits_processors" in lv.sampling_fields
-    if present and not _runs_v1(lv):
-        return
-    if not fields["logits_processors"]:
-        if not present:
-            del fields["logits_processors"]
-            _warn_legacy("SamplingParams(logits_processors=None)", "leave logits_processors out")
-        return
-    raise v0_only("logits_processors", lv)
+    """None / [] where the field is gone: left out, with a warning. A non-empty list where the V1
+    engine runs or the field is gone is refused by sampling_params() (the V0 engine only)."""
+    if not fields["logits_processors"] and "logits_processors" not in lv.sampling_fields:
+        del fields["logits_processors"]
+        _warn_legacy("SamplingParams(logits_processors=None)", "leave logits_processors out")
 
 
 def _guided_decoding(fields: dict[str, Any], lv: Live) -> None:
