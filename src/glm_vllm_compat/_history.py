@@ -106,8 +106,9 @@ KNOWN_VERSIONS: tuple[str, ...] = (
     '0.31.0',
     '0.32.0',
     '0.33.0',
+    '0.34.0',
 )
-NEWEST: str = '0.33.0'
+NEWEST: str = '0.34.0'
 OLDEST: str = '0.4.0'
 
 SAMPLING_FIELDS: dict[str, tuple[str, str | None]] = {
@@ -171,8 +172,11 @@ ENGINE_ARGS: dict[str, tuple[str, str | None]] = {
     'attention_config': ('0.13.0', None),
     'aux_output_config': ('0.31.0', None),
     'block_size': ('0.4.0', None),
+    'cache_aware_admission_threshold': ('0.34.0', None),
+    'cache_aware_admission_window': ('0.34.0', None),
     'calculate_kv_scales': ('0.7.0', '0.28.0'),
     'chat_template_text_format': ('0.6.4', '0.6.5'),
+    'checkpoint_prepare_on_startup': ('0.34.0', None),
     'code_revision': ('0.4.0', None),
     'collect_detailed_traces': ('0.5.5', None),
     'compilation_config': ('0.6.5', None),
@@ -234,6 +238,7 @@ ENGINE_ARGS: dict[str, tuple[str, str | None]] = {
     'enable_ep_weight_filter': ('0.18.0', None),
     'enable_eplb': ('0.9.2', None),
     'enable_expert_parallel': ('0.8.0', None),
+    'enable_extensible_kv_cache': ('0.34.0', None),
     'enable_fault_tolerance': ('0.27.0', None),
     'enable_flashinfer_autotune': ('0.16.0', None),
     'enable_hc_sp': ('0.32.0', None),
@@ -343,6 +348,7 @@ ENGINE_ARGS: dict[str, tuple[str, str | None]] = {
     'max_model_len': ('0.4.0', None),
     'max_num_active_seqs': ('0.31.0', None),
     'max_num_batched_tokens': ('0.4.0', None),
+    'max_num_inflight_kv_loads': ('0.34.0', None),
     'max_num_partial_prefills': ('0.7.3', '0.27.0'),
     'max_num_queued_reqs': ('0.29.0', None),
     'max_num_queued_tokens': ('0.29.0', None),
@@ -438,6 +444,7 @@ ENGINE_ARGS: dict[str, tuple[str, str | None]] = {
     'seed': ('0.4.0', None),
     'served_model_name': ('0.4.2', None),
     'show_hidden_metrics_for_version': ('0.8.0', None),
+    'shuffle_safetensors_files': ('0.34.0', None),
     'shutdown_timeout': ('0.18.0', None),
     'skip_mm_profiling': ('0.10.1', None),
     'skip_tokenizer_init': ('0.4.1', None),
@@ -545,6 +552,7 @@ TOOL_PARSERS: dict[str, tuple[str, str | None]] = {
     'granite': ('0.6.4', None),
     'granite-20b-fc': ('0.6.4', None),
     'granite4': ('0.18.0', None),
+    'granite_toolcall_parser': ('0.34.0', None),
     'hermes': ('0.6.3', None),
     'hf': ('0.32.0', None),
     'hunyuan_a13b': ('0.10.0', None),
@@ -570,7 +578,8 @@ TOOL_PARSERS: dict[str, tuple[str, str | None]] = {
     'mistral': ('0.6.3', None),
     'muse': ('0.33.0', None),
     'muse_glimmer': ('0.28.0', None),
-    'musespark1x': ('0.33.0', None),
+    'musespark': ('0.34.0', None),
+    'musespark1x': ('0.33.0', '0.34.0'),
     'olmo3': ('0.11.1', None),
     'openai': ('0.10.2', None),
     'phi4_mini_json': ('0.8.3', None),
@@ -580,11 +589,14 @@ TOOL_PARSERS: dict[str, tuple[str, str | None]] = {
     'qwen3_coder': ('0.10.0', None),
     'qwen3_json': ('0.32.0', None),
     'qwen3_xml': ('0.11.0', None),
+    'ripple': ('0.34.0', None),
     'seed_oss': ('0.10.2', None),
     'step3': ('0.10.1', None),
     'step3p5': ('0.15.1', None),
     'step5': ('0.33.0', None),
     'xlam': ('0.9.2', None),
+    'zaya': ('0.34.0', None),
+    'zaya_xml': ('0.34.0', None),
 }
 
 REASONING_PARSERS: dict[str, tuple[str, str | None]] = {
@@ -621,17 +633,20 @@ REASONING_PARSERS: dict[str, tuple[str, str | None]] = {
     'mistral': ('0.10.0', None),
     'muse': ('0.33.0', None),
     'muse_glimmer': ('0.28.0', None),
-    'musespark1x': ('0.33.0', None),
+    'musespark': ('0.34.0', None),
+    'musespark1x': ('0.33.0', '0.34.0'),
     'nemotron_v3': ('0.17.1', None),
     'olmo3': ('0.11.1', None),
     'openai_gptoss': ('0.10.2', None),
     'plamo3': ('0.32.0', None),
     'poolside_v1': ('0.21.0', None),
     'qwen3': ('0.9.0', None),
+    'ripple': ('0.34.0', None),
     'seed_oss': ('0.11.0', None),
     'step3': ('0.10.1', None),
     'step3p5': ('0.15.1', None),
     'step5': ('0.33.0', None),
+    'zaya': ('0.34.0', None),
 }
 
 SAMPLING_DEFAULTS: dict[str, str] = {
