@@ -5,6 +5,8 @@
     python matrix/record.py 0.5.5 0.6.3        # some releases
     python matrix/record.py --check            # re-parse cached archives, diff checked-in files
     python matrix/record.py --history          # regenerate src/glm_vllm_compat/_history.py
+    python matrix/record.py --new              # record what the index has and matrix/ lacks, then the tables
+    python matrix/record.py --check-newest     # exit 1 when the index has a release matrix/ lacks
 
 Each release's sdist (or, where PyPI has none, its wheel, read member by member
 with HTTP range requests) is downloaded once into ``matrix/.downloads/``; the
@@ -1309,6 +1311,51 @@ def cmd_record(versions: list[str], every: bool) -> int:
     return 0
 
 
+def unrecorded(releases: list[Release], recorded: Iterable[str]) -> list[Release]:
+    """The index's releases that have no surface in ``matrix/surfaces/`` yet."""
+    have = set(recorded)
+    return [r for r in releases if r.version not in have]
+
+
+def regenerate_tables() -> int:
+    """Rewrite the compat tables (README.md, matrix/COMPATIBILITY.md) from the new _history.py."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.call([sys.executable, str(HERE / "compat_table.py")], env=env)
+
+
+def cmd_new() -> int:
+    """Record every release the index has and matrix/ lacks, then every generated file."""
+    missing = unrecorded(releases_from_index(fetch_index()), load_surfaces())
+    if not missing:
+        log(f"nothing to record: matrix/ has every release on the index (newest {_recorded_newest()})")
+        return 0
+    log(f"recording {len(missing)} new release(s): {', '.join(r.version for r in missing)}")
+    write_outputs({r.version: record_release(r) for r in missing})
+    regenerate_indexes()
+    return regenerate_tables()
+
+
+def cmd_check_newest() -> int:
+    """Exit 1 when the package index has a release (>= 0.4.0, final/post) that matrix/ lacks."""
+    releases = releases_from_index(fetch_index())
+    missing = unrecorded(releases, load_surfaces())
+    newest = releases[-1].version if releases else "none"
+    if missing:
+        log(f"matrix/ is behind the index: newest on the index {newest}, recorded {_recorded_newest()}; "
+            f"not recorded: {', '.join(r.version for r in missing)}. Run: python matrix/record.py --new")
+        return 1
+    log(f"up to date: newest release on the index {newest} is recorded")
+    return 0
+
+
+def _recorded_newest() -> str:
+    data: dict[str, Any] = json.loads(VERSIONS_FILE.read_text()) if VERSIONS_FILE.exists() else {}
+    return str(data.get("newest", "none"))
+
+
 def cmd_check(versions: list[str]) -> int:
     checked_in = load_surfaces()
     wanted = [v for v in checked_in if not versions or v in versions]
@@ -1347,7 +1394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="re-parse cached archives and compare with the checked-in files")
     parser.add_argument("--history", action="store_true",
                         help="regenerate versions.json and _history.py from matrix/surfaces/")
+    parser.add_argument("--new", action="store_true",
+                        help="record the releases the index has and matrix/ lacks, regenerate every table")
+    parser.add_argument("--check-newest", action="store_true",
+                        help="exit 1 when the index has a release matrix/ has not recorded (network)")
     args = parser.parse_args(argv)
+    if args.new:
+        return cmd_new()
+    if args.check_newest:
+        return cmd_check_newest()
     if args.check:
         return cmd_check(args.versions)
     if args.all or args.versions:
