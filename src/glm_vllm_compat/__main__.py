@@ -1,4 +1,4 @@
-"""Command line: ``glm-vllm-compat {serve,doctor,build-tiny-model}``."""
+"""Command line: ``glm-vllm-compat {serve,doctor,build-tiny-model,matrix}``."""
 
 from __future__ import annotations
 
@@ -30,10 +30,20 @@ def _serve(argv: Sequence[str]) -> int:
     return serve_main(list(argv))
 
 
+def _matrix(argv: Sequence[str]) -> int:
+    if not argv or argv[0] != "diff":
+        print("usage: glm-vllm-compat matrix diff A B [--new] [--no-flags]", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    from ._matrix_diff import main as diff_main
+
+    return diff_main(argv[1:])
+
+
 _COMMANDS = {
     "serve": (_serve, "serve a GLM model over an OpenAI-compatible HTTP API"),
     "doctor": (_doctor, "report the installed vLLM, its capabilities and active translations"),
     "build-tiny-model": (_build_tiny_model, "build the tiny random-weight GLM test models"),
+    "matrix": (_matrix, "matrix diff A B: what changed between two recorded vLLM releases"),
 }
 
 
