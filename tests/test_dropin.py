@@ -578,3 +578,171 @@ def test_llm_generate_inputs_keyword(fake: fake_vllm.FakeVllm, version: Version)
     args = _llm_call(fake)
     assert args["prompts"] == ["hi"] or args["prompts"] == "hi"
     assert forms == {"LLM.generate(inputs=...)": 1}
+
+
+# ---------------------------------------------------------------------------
+# Historic values compared by meaning, on every recorded release
+# ---------------------------------------------------------------------------
+
+
+def _literal_defaults(entries: list[Any], name: str) -> list[Any]:
+    """The distinct literal defaults of field ``name`` over the recorded surfaces, oldest first."""
+    import ast
+
+    out: list[Any] = []
+    for entry in entries:
+        for field in (entry or {}).get("fields", []):
+            if field["name"] != name or field["default"] is None:
+                continue
+            try:
+                value = ast.literal_eval(field["default"])
+            except (ValueError, SyntaxError):
+                continue
+            if not any(type(v) is type(value) and v == value for v in out):
+                out.append(value)
+    return out
+
+
+_SURFACES = [fake_vllm.load_surface(v) for v in VERSIONS]
+_SAMPLING_ENTRIES = [s["params"]["SamplingParams"] for s in _SURFACES]
+_ENGINE_ENTRIES = [e for s in _SURFACES for e in (s["engine_args"]["EngineArgs"], s["engine_args"]["AsyncEngineArgs"])]
+# Every legacy SamplingParams field the drop-in translates, with its defaults read from the surfaces.
+SAMPLING_NEUTRALS = {name: _literal_defaults(_SAMPLING_ENTRIES, name) for name in dropin._SAMPLING_LEGACY}
+
+
+def _forms(neutral: Any) -> list[Any]:
+    """The int and float forms of a numeric default (and the bool itself for a bool default)."""
+    if isinstance(neutral, bool):
+        return [neutral, int(neutral), float(neutral)]
+    if isinstance(neutral, (int, float)) and float(neutral).is_integer():
+        return [int(neutral), float(neutral)]
+    return [neutral]
+
+
+SAMPLING_FORMS = [(name, form) for name, values in SAMPLING_NEUTRALS.items() for v in values for form in _forms(v)]
+
+
+def test_sampling_neutrals_come_from_the_surfaces() -> None:
+    assert SAMPLING_NEUTRALS["length_penalty"] == [1.0]
+    assert SAMPLING_NEUTRALS["top_k"] == [-1, 0]
+    assert SAMPLING_NEUTRALS["use_beam_search"] == [False] == SAMPLING_NEUTRALS["early_stopping"]
+    for name, values in SAMPLING_NEUTRALS.items():
+        assert list(dropin.sampling_neutrals(name)) == values, name
+    assert (1, 1.0) in [(f, g) for f in _forms(1.0) for g in _forms(1.0) if f is not g]
+
+
+def test_every_historic_sampling_default_in_every_form(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    """``length_penalty=1`` as well as ``1.0``, ``use_beam_search=0``, ``top_k=-1.0`` ...: accepted on
+    every release, passed as written where the release has the field, dropped with a warning that
+    says why where it does not."""
+    for name, form in SAMPLING_FORMS:
+        with legacy_forms() as forms, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            passed = _passed(SamplingParams(**{name: form}, max_tokens=3))
+        where = f"{name}={form!r} on {version}"
+        assert passed["max_tokens"] == 3, where
+        if name == "top_k":
+            assert passed["top_k"] == (0 if version >= V("0.9.0") else -1), where
+            assert type(passed["top_k"]) is int, where
+        elif name in passed:
+            assert dropin.same_meaning(passed[name], form) or passed[name] is form, where
+        elif name in ("use_beam_search", "length_penalty", "early_stopping"):
+            assert version >= V("0.6.3"), where
+            text = " ".join(str(w.message) for w in caught)
+            assert f"dropped it because {form!r} is the default of SamplingParams.{name}" in text, where
+            assert "no effect without beam search" in text, where
+        del forms
+
+
+BEAM_ONLY_REFUSALS = [
+    ("use_beam_search", True, "asks for beam search"),
+    ("use_beam_search", 1, "asks for beam search"),
+    ("length_penalty", 0.7, "only has an effect with beam search"),
+    ("length_penalty", True, "only has an effect with beam search"),
+    ("early_stopping", True, "only has an effect with beam search"),
+    ("early_stopping", "never", "only has an effect with beam search"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "says"), BEAM_ONLY_REFUSALS)
+def test_values_that_need_beam_search_say_so(
+    fake: fake_vllm.FakeVllm, version: Version, name: str, value: Any, says: str
+) -> None:
+    if version < V("0.6.3"):
+        fields = {"use_beam_search": True, "n": 2, "best_of": 2, name: value}
+        assert _passed(SamplingParams(**fields))[name] == value
+        return
+    with pytest.raises(gvc.UnsupportedFeature) as info:
+        SamplingParams(**{name: value})
+    err = info.value
+    assert (err.field, err.installed, err.supported) == (name, fake.version, "0.4.0 .. 0.6.2")
+    assert says in str(err) and "LLM.beam_search" in str(err)
+    if name != "use_beam_search":
+        assert "(use_beam_search=True)" in str(err) and "default (" in str(err)
+
+
+def test_length_penalty_int_on_the_legacy_server_form(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    """The reported defect: a 0.4-era GLM server's SamplingParams(..., length_penalty=1, ...)."""
+    sp = SamplingParams(n=1, best_of=1, presence_penalty=0.0, frequency_penalty=0.0, temperature=0.8,
+                        top_p=0.8, top_k=-1, use_beam_search=False, length_penalty=1, early_stopping=False,
+                        ignore_eos=False, max_tokens=8, skip_special_tokens=True)
+    assert _passed(sp)["max_tokens"] == 8
+
+
+def test_best_of_float_equal_to_n(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    passed = _passed(SamplingParams(n=1, best_of=1.0))
+    assert passed.get("best_of", 1) == 1 and type(passed.get("best_of", 1)) is int
+
+
+def _engine_neutrals_from_surfaces(name: str) -> list[Any]:
+    values = _literal_defaults(_ENGINE_ENTRIES, name)
+    return values if all(dropin.same_meaning(v, values[0]) for v in values) else values[-1:]
+
+
+ENGINE_FORMS = [
+    (name, form)
+    for name in gvc._history.ENGINE_HISTORIC_DEFAULTS
+    for value in _engine_neutrals_from_surfaces(name)
+    for form in _forms(value)
+]
+
+
+def test_engine_neutrals_come_from_the_surfaces() -> None:
+    removed = {n for n, (_, until) in {**gvc._history.ENGINE_ARGS, **gvc._history.ASYNC_ENGINE_ARGS}.items() if until}
+    assert {"worker_use_ray", "engine_use_ray", "disable_log_requests", "swap_space"} <= set(gvc._history.ENGINE_HISTORIC_DEFAULTS) <= removed
+    for name in gvc._history.ENGINE_HISTORIC_DEFAULTS:
+        assert list(dropin.engine_neutrals(name)) == _engine_neutrals_from_surfaces(name), name
+    assert dropin.engine_neutrals("use_v2_block_manager") == (True,)  # False, then True: only the last
+
+
+def test_every_historic_engine_default_in_every_form(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    """Removed engine arguments at a historic default (``worker_use_ray=0``, ``swap_space=4.0``,
+    ``num_scheduler_steps=1``): accepted on every release."""
+    fields = _fake_engine_fields(fake)
+    for name, form in ENGINE_FORMS:
+        dropin._WARNED.clear()  # one warning per form: see each
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            passed = _passed(AsyncEngineArgs(model="/m", **{name: form}))
+        where = f"{name}={form!r} on {version}"
+        if name in fields:
+            assert name in passed and dropin.same_meaning(passed[name], form), where
+        else:
+            assert name not in passed, where
+            assert any(name in str(w.message) for w in caught), where
+
+
+def test_engine_argument_at_a_non_default_is_still_refused(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    if "swap_space" in _fake_engine_fields(fake):
+        return
+    with pytest.raises(gvc.UnsupportedFeature) as info:
+        AsyncEngineArgs(model="/m", swap_space=16)
+    assert info.value.field == "swap_space"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        AsyncEngineArgs(model="/m", swap_space=4)
+    assert any("dropped it because 4 is the default of swap_space" in str(w.message) for w in caught)
+
+
+def _fake_engine_fields(fake: fake_vllm.FakeVllm) -> set[str]:
+    return {f["name"] for f in fake.surface["engine_args"]["AsyncEngineArgs"]["fields"]}

@@ -31,6 +31,7 @@ first access. See docs/dropin.md.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import inspect
@@ -193,28 +194,117 @@ def _beam_hint() -> str:
     )
 
 
-def _beam_only(name: str, neutral: Any) -> Callable[[dict[str, Any], Live], None]:
-    """use_beam_search / length_penalty / early_stopping: a no-op value is dropped, any other refused."""
+# ---------------------------------------------------------------------------
+# Historic values compared by meaning
+# ---------------------------------------------------------------------------
+
+
+def _literals(sources: Iterable[str]) -> tuple[Any, ...]:
+    out = []
+    for source in sources:
+        try:
+            out.append(ast.literal_eval(source))
+        except (ValueError, SyntaxError):  # pragma: no cover - the table keeps literals only
+            continue
+    return tuple(out)
+
+
+def sampling_neutrals(name: str) -> tuple[Any, ...]:
+    """Every default SamplingParams.<name> had in a recorded release (from matrix/surfaces/)."""
+    return _literals(_history.SAMPLING_HISTORIC_DEFAULTS.get(name, ()))
+
+
+def engine_neutrals(name: str) -> tuple[Any, ...]:
+    """The literal defaults of a removed engine argument that all meant the same: every one when
+    the releases agree (by meaning), else only the last release's (``use_v2_block_manager`` was
+    ``False`` and then ``True``; ``guided_decoding_backend`` ``'outlines'`` then ``'xgrammar'``:
+    asking for the older default is asking for something else)."""
+    values = _literals(_history.ENGINE_HISTORIC_DEFAULTS.get(name, ()))
+    if all(same_meaning(v, values[0]) for v in values[1:]):
+        return values
+    return values[-1:]
+
+
+def same_meaning(value: Any, neutral: Any) -> bool:
+    """Whether old vLLM code treated ``value`` as ``neutral``: equal numbers of any numeric form
+    (``1`` and ``1.0``; ``0`` and ``False`` for a bool default, which the old code only tested for
+    truth or compared with ``==``), else the same type and value. ``True`` is not a number here
+    unless the default is a bool."""
+    numeric = (bool, int, float)
+    if isinstance(neutral, numeric) and isinstance(value, numeric):
+        if isinstance(value, bool) and not isinstance(neutral, bool):
+            return False
+        return bool(value == neutral)
+    return type(value) is type(neutral) and bool(value == neutral)
+
+
+def is_neutral(value: Any, neutrals: Iterable[Any]) -> bool:
+    return any(same_meaning(value, neutral) for neutral in neutrals)
+
+
+def _warn_dropped(form: str, why: str, modern: str) -> None:
+    """One warning per ``form`` for a historic no-op value left out."""
+    if form in _WARNED:
+        return
+    _WARNED.add(form)
+    installed = _live.live().info.raw_version
+    warnings.warn(
+        f"{form} is a historic vLLM call form that vLLM {installed} does not accept as written; "
+        f"glm_vllm_compat dropped it because {why}. Modern form: {modern}.",
+        LegacyCallWarning,
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _span(name: str) -> str:
+    return _history.supported_range(_history.SAMPLING_FIELDS, name)
+
+
+def _beam_only(name: str) -> Callable[[dict[str, Any], Live], None]:
+    """use_beam_search / length_penalty / early_stopping where SamplingParams has no beam search:
+    a historic default (any form the old code took) is dropped with a warning, any other refused."""
+    neutrals = sampling_neutrals(name)
 
     def handle(fields: dict[str, Any], lv: Live) -> None:
         if name in lv.sampling_fields:
             return
         value = fields.pop(name)
-        if value is None or (value == neutral and isinstance(value, type(neutral))):
-            _warn_legacy(f"SamplingParams({name}={neutral!r})", f"leave {name} out ({_beam_hint()})")
+        if value is None or is_neutral(value, neutrals):
+            shown = " / ".join(repr(n) for n in neutrals)
+            _warn_dropped(
+                f"SamplingParams({name}={value!r})",
+                f"{value!r} is the default of SamplingParams.{name} in vLLM {_span(name)} ({shown}), "
+                f"which has no effect without beam search, and vLLM {_installed(lv)} has no {name} field",
+                f"leave {name} out",
+            )
             return
-        raise UnsupportedFeature(name, _installed(lv), flag_range("sampling_use_beam_search"), hint=_beam_hint())
+        raise _needs_beam_search(name, value, lv)
 
     return handle
+
+
+def _needs_beam_search(name: str, value: Any, lv: Live) -> UnsupportedFeature:
+    if name == "use_beam_search":
+        what = f"use_beam_search={value!r} asks for beam search, which SamplingParams no longer does."
+    else:
+        default = " / ".join(repr(n) for n in sampling_neutrals(name))
+        what = (
+            f"{name}={value!r} only has an effect with beam search (use_beam_search=True): vLLM {_span(name)} "
+            f"refused any value but its default ({default}) without it, and SamplingParams no longer does beam search."
+        )
+    return UnsupportedFeature(name, _installed(lv), _span(name), hint=f"{what} {_beam_hint()}")
 
 
 def _best_of(fields: dict[str, Any], lv: Live) -> None:
     """best_of == n means "n samples, return n": left out, with a warning, where the field is gone or
     V1 refuses it. best_of > n there is refused by sampling_params() (the V0 engine only)."""
     value, n = fields["best_of"], fields.get("n") or 1
+    if isinstance(value, float) and same_meaning(value, n):
+        _warn_legacy(f"SamplingParams(best_of={value!r})", f"best_of={int(value)} (an int), or leave it out")
+        value = fields["best_of"] = int(value)
     if value is None or ("best_of" in lv.sampling_fields and (value == 1 or not _runs_v1(lv))):
         return  # the release takes it as it is (V1 refuses only best_of > 1)
-    if value == n:
+    if same_meaning(value, n):
         del fields["best_of"]
         _warn_legacy("SamplingParams(best_of=n)", "leave best_of out (best_of == n is the default)")
     elif isinstance(value, int) and value < n:
@@ -245,14 +335,23 @@ def _guided_decoding(fields: dict[str, Any], lv: Live) -> None:
 
 
 def _top_k(fields: dict[str, Any], lv: Live) -> None:
-    if fields["top_k"] == -1 and lv.caps.top_k_zero_disables:
-        _warn_legacy("SamplingParams(top_k=-1)", f"top_k=0 to disable top-k (vLLM {flag_range('top_k_zero_disables')})")
+    """-1 (the default to 0.8.x) and 0 (from 0.9.0) both mean "disabled": either, as an int or a
+    float, becomes the installed release's own int form (vLLM 0.2x refuses a float top_k)."""
+    value = fields["top_k"]
+    if not is_neutral(value, sampling_neutrals("top_k")):
+        return
+    fields["top_k"] = int(value)
+    modern = f"top_k=0 to disable top-k (vLLM {flag_range('top_k_zero_disables')})"
+    if value == -1 and lv.caps.top_k_zero_disables:
+        _warn_legacy(f"SamplingParams(top_k={value!r})", modern)
+    elif isinstance(value, float):
+        _warn_legacy(f"SamplingParams(top_k={value!r})", f"top_k={int(value)} (an int; {modern})")
 
 
 _SAMPLING_LEGACY: dict[str, Callable[[dict[str, Any], Live], None]] = {
-    "use_beam_search": _beam_only("use_beam_search", False),
-    "length_penalty": _beam_only("length_penalty", 1.0),
-    "early_stopping": _beam_only("early_stopping", False),
+    "use_beam_search": _beam_only("use_beam_search"),
+    "length_penalty": _beam_only("length_penalty"),
+    "early_stopping": _beam_only("early_stopping"),
     "best_of": _best_of,
     "logits_processors": _logits_processors,
     "guided_decoding": _guided_decoding,
@@ -370,6 +469,39 @@ def _warn_engine_args(where: str, kwargs: Mapping[str, Any], fields: frozenset[s
         _warn_legacy(f"{where}({name}=...)", f"{modern}; sent to vLLM {_installed(lv)} as {sent}")
 
 
+def _untranslatable(name: str, value: Any, kwargs: Mapping[str, Any], fields: frozenset[str], lv: Live) -> bool:
+    context = {k: v for k, v in kwargs.items() if k in fields}
+    try:
+        translate_engine_args({**context, name: value}, fields, _installed(lv), "")
+    except CompatError:
+        return True
+    return False
+
+
+def _drop_engine_defaults(where: str, kwargs: dict[str, Any], fields: frozenset[str], lv: Live) -> dict[str, Any]:
+    """Removed engine arguments the release cannot take in any form, at a default some release
+    had (``max_context_len_to_capture=8192``, ``device='auto'``...): dropped with a warning."""
+    out = dict(kwargs)
+    for name, value in kwargs.items():
+        if name in fields or not _historic_engine_arg(name):
+            continue
+        neutrals = engine_neutrals(name)
+        if not is_neutral(value, neutrals) or not _untranslatable(name, value, kwargs, fields, lv):
+            continue
+        del out[name]
+        span = _history.supported_range(
+            _history.ENGINE_ARGS if name in _history.ENGINE_ARGS else _history.ASYNC_ENGINE_ARGS, name
+        )
+        shown = " / ".join(repr(n) for n in neutrals)
+        _warn_dropped(
+            f"{where}({name}={value!r})",
+            f"{value!r} is the default of {name} in vLLM {span} ({shown}), so it asks for nothing, "
+            f"and vLLM {_installed(lv)} has neither {name} nor a replacement for it",
+            f"leave {name} out",
+        )
+    return out
+
+
 def _with_model(where: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     if len(args) > 1:
         raise TypeError(f"{where}() takes the model positionally and every other argument by keyword")
@@ -387,7 +519,7 @@ def _build_engine_args(where: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     fields = lv.async_engine_arg_fields if is_async else lv.engine_arg_fields
     if cls is None:  # pragma: no cover - every supported release has both
         raise EngineError(f"vLLM {_installed(lv)} has no {where}")
-    given = _with_model(where, args, kwargs)
+    given = _drop_engine_defaults(where, _with_model(where, args, kwargs), fields, lv)
     translated = translate_engine_args(given, fields, _installed(lv), f"{where}()")
     _warn_engine_args(where, given, fields, lv)
     try:
@@ -825,6 +957,7 @@ class LLM(_Wrapper):
             super().__init__(model)  # wrap a native LLM
             return
         fields = llm_fields(lv)
+        kwargs = _drop_engine_defaults("LLM", kwargs, fields, lv)
         translate_engine_args(kwargs, fields, _installed(lv), "LLM()")  # refuse before the slow build
         _warn_engine_args("LLM", kwargs, fields, lv)
         super().__init__(build_llm(os.fspath(model), **kwargs))
