@@ -14,16 +14,18 @@ import functools
 import importlib
 import inspect
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from . import _capabilities, _detect
+from packaging.version import Version
+
+from . import _capabilities, _detect, _history
 from ._capabilities import Capabilities
 from ._detect import VllmInfo
 from ._errors import CapabilityMismatchWarning, VllmNotInstalled
 
-__all__ = ["Live", "fields_of", "live", "on_reset", "param_names", "reset"]
+__all__ = ["Live", "constructor_fields", "fields_of", "live", "on_reset", "param_names", "recorded_fields", "reset"]
 
 
 def _import(name: str) -> ModuleType | None:
@@ -42,22 +44,68 @@ def param_names(func: Any) -> list[str]:
     return params[1:] if params and params[0] in ("self", "cls") else params
 
 
-def fields_of(cls: type | None) -> frozenset[str]:
-    """Public constructor fields of a vLLM params/args class."""
+def _init_params(klass: type) -> list[inspect.Parameter] | None:
+    """The parameters of ``klass``'s own ``__init__`` (``self`` excluded), or None if it has none."""
+    init = klass.__dict__.get("__init__")
+    if init is None:
+        return None
+    try:
+        return list(inspect.signature(init).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+
+
+def _declared_fields(klass: type) -> list[str] | None:
+    """Constructor fields a msgspec Struct or a dataclass declares (bases included), else None."""
+    struct_fields = getattr(klass, "__struct_fields__", None)
+    if struct_fields is not None:
+        return list(struct_fields)
+    if "__dataclass_fields__" in klass.__dict__:  # the dataclass itself, not a subclass of one
+        return [f.name for f in dataclasses.fields(klass) if f.init]
+    return None
+
+
+def constructor_fields(cls: type) -> tuple[frozenset[str], bool]:
+    """(named constructor fields, whether ``**kwargs`` is still open) of ``cls``.
+
+    Walks the MRO while the ``__init__`` met so far forwards ``**kwargs``: a fork or a
+    subclass whose ``__init__(self, **kwargs)`` hands everything to its base has the base's
+    fields (dataclass fields, struct fields or the base ``__init__``'s parameters)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is object:
+            break
+        declared = _declared_fields(klass)
+        if declared is not None:
+            return frozenset(names + declared), False
+        params = _init_params(klass)
+        if params is None:
+            continue
+        names += [p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return frozenset(names), False
+    return frozenset(names), True
+
+
+def fields_of(cls: type | None, recorded: Iterable[str] = ()) -> frozenset[str]:
+    """Public constructor fields of a vLLM params/args class.
+
+    Found through the class hierarchy (:func:`constructor_fields`); ``recorded`` (the
+    fields matrix/ recorded for the installed release) is added where a ``**kwargs``
+    stays open to the end of the hierarchy, so that such a class never looks fieldless."""
     if cls is None:
         return frozenset()
-    struct_fields = getattr(cls, "__struct_fields__", None)
-    if struct_fields is not None:
-        names = list(struct_fields)
-    elif dataclasses.is_dataclass(cls):
-        names = [f.name for f in dataclasses.fields(cls) if f.init]
-    else:
-        names = [
-            n
-            for n, p in inspect.signature(getattr(cls, "__init__")).parameters.items()
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ][1:]
+    names, still_open = constructor_fields(cls)
+    if still_open:
+        names = names | frozenset(recorded)
     return frozenset(n for n in names if not n.startswith("_"))
+
+
+def recorded_fields(table: Mapping[str, tuple[str, str | None]], version: Version) -> frozenset[str]:
+    """The names of a ``_history`` table that the release ``version`` has, per matrix/."""
+    return frozenset(
+        name for name, (first, until) in table.items() if _capabilities.version_in_range(version, first, until)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,18 +171,35 @@ def live() -> Live:
         async_engine_cls=_attr(mods["async_v0"], "AsyncLLMEngine") or getattr(vllm, "AsyncLLMEngine", None),
         async_llm_cls=_attr(mods["async_v1"], "AsyncLLM"),
         sampling_cls=sampling_cls,
-        sampling_fields=fields_of(sampling_cls),
+        sampling_fields=fields_of(sampling_cls, recorded_fields(_history.SAMPLING_FIELDS, info.version)),
         structured_cls=_attr(mods["sampling"], "StructuredOutputsParams"),
         guided_cls=_attr(mods["sampling"], "GuidedDecodingParams"),
         beam_search_cls=_attr(mods["sampling"], "BeamSearchParams"),
         engine_args_cls=engine_args,
         async_engine_args_cls=async_args,
-        engine_arg_fields=fields_of(engine_args),
-        async_engine_arg_fields=fields_of(async_args),
+        engine_arg_fields=fields_of(engine_args, _recorded_engine_args(info.version, False)),
+        async_engine_arg_fields=fields_of(async_args, _recorded_engine_args(info.version, True)),
         caps=info.capabilities,
     )
     parts["caps"] = _confirm(info.capabilities, _probes(parts, mods["inputs"]))
-    return Live(**parts)
+    return Live(**{**parts, **_with_recorded(parts, info.version)})
+
+
+def _with_recorded(parts: dict[str, Any], version: Version) -> dict[str, frozenset[str]]:
+    """The field sets the adapter translates against: what the classes show plus what matrix/
+    recorded for the release, so no refusal ever names a range that contains the installed
+    release (a field the code hides is passed on, and vLLM itself says if it disagrees). The
+    capability probes see the classes alone."""
+    return {
+        "sampling_fields": parts["sampling_fields"] | recorded_fields(_history.SAMPLING_FIELDS, version),
+        "engine_arg_fields": parts["engine_arg_fields"] | _recorded_engine_args(version, False),
+        "async_engine_arg_fields": parts["async_engine_arg_fields"] | _recorded_engine_args(version, True),
+    }
+
+
+def _recorded_engine_args(version: Version, is_async: bool) -> frozenset[str]:
+    names = recorded_fields(_history.ENGINE_ARGS, version)
+    return names | recorded_fields(_history.ASYNC_ENGINE_ARGS, version) if is_async else names
 
 
 def _first_param(func: Any) -> str | None:
