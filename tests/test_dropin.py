@@ -13,10 +13,13 @@ import asyncio
 import collections
 import contextlib
 import importlib
+import importlib.util
+import json
 import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -746,3 +749,110 @@ def test_engine_argument_at_a_non_default_is_still_refused(fake: fake_vllm.FakeV
 
 def _fake_engine_fields(fake: fake_vllm.FakeVllm) -> set[str]:
     return {f["name"] for f in fake.surface["engine_args"]["AsyncEngineArgs"]["fields"]}
+
+
+# ---------------------------------------------------------------------------
+# The legacy example servers (examples/legacy_*.py), bound on every recorded release
+# ---------------------------------------------------------------------------
+
+_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _example(name: str) -> Any:
+    """Import examples/<name>.py once (it needs fastapi/uvicorn/transformers, not vLLM)."""
+    for module in ("fastapi", "uvicorn", "httpx", "transformers"):
+        pytest.importorskip(module)
+    if name not in _LOADED:
+        spec = importlib.util.spec_from_file_location(f"_example_{name}", _EXAMPLES / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # pydantic resolves the request models' annotations there
+        spec.loader.exec_module(module)
+        _LOADED[name] = module
+    return _LOADED[name]
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def _client(app: Any) -> Any:
+    from fastapi.testclient import TestClient
+
+    return TestClient(app)
+
+
+def test_fastchat_worker(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    worker_mod = _example("legacy_fastchat_worker")
+    engine = AsyncLLMEngine.from_engine_args(worker_mod.engine_args_for("/models/glm"))
+    client = _client(worker_mod.build_app(worker_mod.Worker(engine, "glm", 1024)))
+    params = {"prompt": "Hello", "temperature": 0.7, "top_p": 0.9, "top_k": -1, "max_new_tokens": 8,
+              "stop": "###", "use_beam_search": False, "best_of": None, "echo": False}
+    body = client.post("/worker_generate", json=params).json()
+    assert body["error_code"] == 0 and body["text"], body
+    call = _generate_calls(fake)[-1]
+    assert _prompt_of(call) in ("Hello", {"prompt": "Hello"})
+    sp = _passed(call["sampling_params"])
+    assert (sp["max_tokens"], sp["stop"], sp["top_k"]) == (8, ["###"], -1 if version < V("0.9.0") else 0)
+    assert ("use_beam_search" in sp) is (version < V("0.6.3"))
+    chunks = [c for c in client.post("/worker_generate_stream", json={**params, "best_of": 1}).content.split(b"\0") if c]
+    assert chunks and all(json.loads(c)["error_code"] == 0 for c in chunks)
+    beam = client.post("/worker_generate", json={**params, "use_beam_search": True, "best_of": 2, "temperature": 0.0}).json()
+    if version < V("0.6.3"):
+        assert beam["error_code"] == 0 and _passed(_generate_calls(fake)[-1]["sampling_params"])["use_beam_search"] is True
+    else:
+        assert beam["error_code"] == worker_mod.ERROR_BAD_PARAMETER
+        assert "UnsupportedFeature" in beam["text"] and "asks for beam search" in beam["text"]
+    best_of = client.post("/worker_generate_stream", json={**params, "best_of": 2}).json() if version >= V("0.8.0") else None
+    if best_of is not None:
+        assert best_of["error_code"] == worker_mod.ERROR_BAD_PARAMETER and "'best_of'" in best_of["text"]
+
+
+def _ids_sent(arguments: dict[str, Any]) -> list[list[int]]:
+    if arguments.get("prompt_token_ids") is not None:
+        return [list(ids) for ids in arguments["prompt_token_ids"]]
+    prompts = arguments.get("prompts")
+    return [list(p["prompt_token_ids"]) if isinstance(p, dict) else list(p) for p in prompts]
+
+
+def test_llm_batch_script(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    batch_mod = _example("legacy_llm_batch")
+    llm = batch_mod.build_llm("/models/glm")
+    init = fake.calls_to("LLM.__init__")[-1].arguments
+    assert ("swap_space" in init) is ("swap_space" in _fake_engine_fields(fake)), "a default dropped only where gone"
+    requests = [{"prompt": "Hello"}, {"prompt": "Bye now"}]
+    result = batch_mod.run(llm, requests, 8, positional=True)
+    assert [r["index"] for r in result["keyword"]] == [0, 1] == [r["index"] for r in result["positional"]]
+    expected = [fake_vllm.FakeTokenizer().encode(r["prompt"]) for r in requests]
+    keyword, positional = fake.calls_to("LLM.generate")[-2:]
+    assert _ids_sent(keyword.arguments) == expected == _ids_sent(positional.arguments)
+    assert _passed(keyword.arguments["sampling_params"])["max_tokens"] == 8
+
+
+class _Glm4Tokenizer:
+    """What the GLM-4 server asks of its AutoTokenizer."""
+
+    def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool, tokenize: bool) -> str:
+        return "[gMASK]<sop>" + "".join(f"<|{m['role']}|>\n{m['content']}" for m in messages) + "<|assistant|>"
+
+    def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]:
+        return [151336, 151338, 151329][: len(tokens)]
+
+
+def test_glm4_openai_server_with_historic_defaults(fake: fake_vllm.FakeVllm, version: Version) -> None:
+    glm = _example("legacy_glm4_openai_server")
+    engine = AsyncLLMEngine.from_engine_args(glm.engine_args_for("/models/glm", "float32", 1024))
+    client = _client(glm.build_app(engine, _Glm4Tokenizer(), "glm"))
+    request = {"model": "glm", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+    response = client.post("/v1/chat/completions", json=request)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"]
+    call = _generate_calls(fake)[-1]
+    assert _prompt_of(call) in ("[gMASK]<sop><|user|>\nhi<|assistant|>", {"prompt": "[gMASK]<sop><|user|>\nhi<|assistant|>"})
+    sp = _passed(call["sampling_params"])
+    if version < V("0.6.3"):
+        assert (sp["length_penalty"], sp["use_beam_search"], sp["early_stopping"]) == (1, False, False)
+    else:
+        assert not {"length_penalty", "use_beam_search", "early_stopping"} & set(sp)
+    assert sp["stop_token_ids"] == [151336, 151338, 151329]
+    streamed = client.post("/v1/chat/completions", json={**request, "stream": True}).text
+    assert streamed.rstrip().endswith("data: [DONE]")

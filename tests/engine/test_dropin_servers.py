@@ -1,16 +1,19 @@
 """The drop-in example servers against the real vLLM engine.
 
-Each of examples/legacy_v040_server.py, legacy_v043_server.py and
-modern_server.py is started as a subprocess on 127.0.0.1 (a free port) with
-the tiny random-weight GLM-4 model, called with the official ``openai``
-client (chat, non-stream and stream) and stopped. The three run one after the
-other: an engine start takes 20-45 s on a 2-core machine.
+Each of examples/legacy_v040_server.py, legacy_v043_server.py,
+legacy_glm4_openai_server.py and modern_server.py is started as a subprocess on
+127.0.0.1 (a free port) with the tiny random-weight GLM-4 model, called with the
+official ``openai`` client (chat, non-stream and stream) and stopped;
+examples/legacy_fastchat_worker.py is called the way a FastChat controller calls
+a worker; examples/legacy_llm_batch.py runs as a batch job. They run one after
+the other: an engine start takes 20-45 s on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -24,7 +27,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ("legacy_v040_server.py", "legacy_v043_server.py", "modern_server.py")
+EXAMPLES = ("legacy_v040_server.py", "legacy_v043_server.py", "legacy_glm4_openai_server.py", "modern_server.py")
+# Extra command-line arguments per example (the GLM-4 server defaults to the original's bfloat16).
+EXTRA_ARGS = {"legacy_glm4_openai_server.py": ["--dtype", "float32", "--max-model-len", "1024"]}
 READY_TIMEOUT_S = 150.0
 MESSAGES = [{"role": "user", "content": "你好，介绍一下你自己"}]
 
@@ -75,15 +80,16 @@ def _tail(log: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path, ready: str = "GET /v1/models") -> None:
     import httpx
 
+    method, path = ready.split(" ", 1)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"server exited with {proc.returncode} before it was ready:\n{_tail(log)}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/v1/models", timeout=2.0).status_code == 200:
+            if httpx.request(method, f"{base}{path}", timeout=2.0).status_code == 200:
                 return
         time.sleep(0.5)
     pytest.fail(f"server not ready after {READY_TIMEOUT_S:.0f}s:\n{_tail(log)}")
@@ -102,16 +108,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def _server(example: str, model: str, log: Path) -> Iterator[str]:
+def _server(example: str, model: str, log: Path, ready: str = "GET /v1/models") -> Iterator[str]:
     port = _free_port()
     command = [sys.executable, str(ROOT / "examples" / example), "--model", model,
-               "--host", "127.0.0.1", "--port", str(port)]
+               "--host", "127.0.0.1", "--port", str(port), *EXTRA_ARGS.get(example, [])]
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=_engine_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_ready(proc, base, log)
+            _wait_ready(proc, base, log, ready)
             yield base
         finally:
             _stop(proc)
@@ -165,3 +171,55 @@ def test_example_server_serves_chat_completions(example: str, tiny_model: str, t
     output = log.read_text(encoding="utf-8", errors="replace")
     # The legacy servers' historic forms were translated (and said so); the modern one needs none.
     assert ("LegacyCallWarning" in output) is example.startswith("legacy_"), _tail(log)
+
+
+def test_fastchat_worker(tiny_model: str, tmp_path: Path) -> None:
+    """A FastChat-style worker: positional engine.generate(prompt, sampling_params, request_id),
+    use_beam_search/best_of in every request, NUL-delimited stream."""
+    import httpx
+
+    log = tmp_path / "legacy_fastchat_worker.log"
+    params = {"prompt": "[gMASK]<sop><|user|>\n你好<|assistant|>", "temperature": 0.0, "top_p": 1.0, "top_k": -1,
+              "max_new_tokens": 8, "stop": [], "use_beam_search": False, "best_of": 1, "echo": False}
+    with _server("legacy_fastchat_worker.py", tiny_model, log, ready="POST /worker_get_status") as base:
+        status = httpx.post(f"{base}/worker_get_status", timeout=10).json()
+        assert status["model_names"] == [tiny_model]
+        body = httpx.post(f"{base}/worker_generate", json=params, timeout=120).json()
+        assert body["error_code"] == 0 and body["text"], body
+        assert 1 <= body["usage"]["completion_tokens"] <= 8 and body["finish_reason"] in ("length", "stop")
+        stream = httpx.post(f"{base}/worker_generate_stream", json=params, timeout=120)
+        chunks = [json.loads(c) for c in stream.content.split(b"\0") if c]
+        assert chunks and chunks[-1]["text"] == body["text"]  # greedy: the same answer
+        beam = httpx.post(f"{base}/worker_generate", json={**params, "use_beam_search": True, "best_of": 2},
+                          timeout=60).json()
+        assert beam["error_code"] != 0 and "asks for beam search" in beam["text"], beam  # gone since 0.6.3
+        count = httpx.post(f"{base}/count_token", json={"prompt": "hello"}, timeout=30).json()
+        assert count["count"] >= 1
+    assert "LegacyCallWarning" in log.read_text(encoding="utf-8", errors="replace"), _tail(log)
+
+
+def test_llm_batch_script(tiny_model: str, tmp_path: Path) -> None:
+    """LLM.generate(prompt_token_ids=...) and the positional form, as a batch job."""
+    requests = [{"messages": [{"role": "user", "content": "你好"}]}, {"messages": [{"role": "user", "content": "hi"}]}]
+    source, out, log = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "batch.log"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in requests), encoding="utf-8")
+    command = [sys.executable, str(ROOT / "examples" / "legacy_llm_batch.py"), "--model", tiny_model,
+               "--input", str(source), "--output", str(out), "--max-tokens", "8", "--positional"]
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(command, cwd=ROOT, env=_engine_env(), stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=READY_TIMEOUT_S + 120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the batch script did not finish:\n{_tail(log)}")
+        finally:
+            _stop(proc)
+    assert proc.returncode == 0, _tail(log)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    by_form = {form: [r for r in rows if r["form"] == form] for form in ("keyword", "positional")}
+    assert [r["index"] for r in by_form["keyword"]] == [0, 1] == [r["index"] for r in by_form["positional"]]
+    for keyword, positional in zip(by_form["keyword"], by_form["positional"]):
+        assert keyword["text"] and 1 <= len(keyword["token_ids"]) <= 8
+        assert keyword["prompt_tokens"] > 3 and keyword["finish_reason"] in ("length", "stop")
+        assert (keyword["text"], keyword["token_ids"]) == (positional["text"], positional["token_ids"])
+    assert "LegacyCallWarning" in log.read_text(encoding="utf-8", errors="replace"), _tail(log)
