@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import dataclasses
 import importlib.util
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -333,10 +334,14 @@ def _recorder() -> ModuleType:
     from .testing import fake_vllm
 
     path = fake_vllm.surfaces_dir().parent / "record.py"
+    loaded = sys.modules.get("_glm_matrix_record")
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
     spec = importlib.util.spec_from_file_location("_glm_matrix_record", path)
     if spec is None or spec.loader is None:  # pragma: no cover
         raise FileNotFoundError(path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -171,3 +171,40 @@ def test_docs_show_the_current_0_33_to_0_34_output() -> None:
 def test_module_imports_without_vllm() -> None:
     code = "import sys, glm_vllm_compat._matrix_diff; assert 'vllm' not in sys.modules and 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _Recorder:
+    def __init__(self, rc: int = 0) -> None:
+        self.rc, self.calls = rc, 0
+
+    def cmd_new(self) -> int:
+        self.calls += 1
+        return self.rc
+
+
+def test_new_records_first_then_diffs_the_new_newest(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--new``: matrix/record.py --new runs first; with no versions, old newest -> new newest."""
+    every = fake_vllm.known_versions()
+    recorder = _Recorder()
+    seen = iter([every[:-1], every, every, every])
+    monkeypatch.setattr(_matrix_diff, "_recorder", lambda: recorder)
+    monkeypatch.setattr(fake_vllm, "known_versions", lambda: next(seen))
+    assert _matrix_diff.main(["--new", "--no-flags"]) == 0
+    assert recorder.calls == 1
+    assert capsys.readouterr().out.startswith(f"vLLM {every[-2]} -> {every[-1]}")
+
+
+def test_new_with_nothing_new(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    recorder = _Recorder()
+    monkeypatch.setattr(_matrix_diff, "_recorder", lambda: recorder)
+    assert _matrix_diff.main(["--new"]) == 0
+    assert "nothing new" in capsys.readouterr().out
+    failing = _Recorder(rc=1)
+    monkeypatch.setattr(_matrix_diff, "_recorder", lambda: failing)
+    assert _matrix_diff.main(["--new", "0.33.0", "0.34.0"]) == 1
+
+
+def test_recorder_is_matrix_record_py() -> None:
+    module = _matrix_diff._recorder()
+    assert callable(module.cmd_new) and callable(module.cmd_check_newest)
+    assert [r.version for r in module.unrecorded([], ["0.4.0"])] == []
