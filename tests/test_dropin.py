@@ -630,7 +630,7 @@ def test_sampling_neutrals_come_from_the_surfaces() -> None:
     assert SAMPLING_NEUTRALS["top_k"] == [-1, 0]
     assert SAMPLING_NEUTRALS["use_beam_search"] == [False] == SAMPLING_NEUTRALS["early_stopping"]
     for name, values in SAMPLING_NEUTRALS.items():
-        assert list(dropin.sampling_neutrals(name)) == values, name
+        assert list(dropin._sampling_neutrals(name)) == values, name
     assert (1, 1.0) in [(f, g) for f in _forms(1.0) for g in _forms(1.0) if f is not g]
 
 
@@ -648,7 +648,7 @@ def test_every_historic_sampling_default_in_every_form(fake: fake_vllm.FakeVllm,
             assert passed["top_k"] == (0 if version >= V("0.9.0") else -1), where
             assert type(passed["top_k"]) is int, where
         elif name in passed:
-            assert dropin.same_meaning(passed[name], form) or passed[name] is form, where
+            assert dropin._same_meaning(passed[name], form) or passed[name] is form, where
         elif name in ("use_beam_search", "length_penalty", "early_stopping"):
             assert version >= V("0.6.3"), where
             text = " ".join(str(w.message) for w in caught)
@@ -699,7 +699,7 @@ def test_best_of_float_equal_to_n(fake: fake_vllm.FakeVllm, version: Version) ->
 
 def _engine_neutrals_from_surfaces(name: str) -> list[Any]:
     values = _literal_defaults(_ENGINE_ENTRIES, name)
-    return values if all(dropin.same_meaning(v, values[0]) for v in values) else values[-1:]
+    return values if all(dropin._same_meaning(v, values[0]) for v in values) else values[-1:]
 
 
 ENGINE_FORMS = [
@@ -714,8 +714,8 @@ def test_engine_neutrals_come_from_the_surfaces() -> None:
     removed = {n for n, (_, until) in {**gvc._history.ENGINE_ARGS, **gvc._history.ASYNC_ENGINE_ARGS}.items() if until}
     assert {"worker_use_ray", "engine_use_ray", "disable_log_requests", "swap_space"} <= set(gvc._history.ENGINE_HISTORIC_DEFAULTS) <= removed
     for name in gvc._history.ENGINE_HISTORIC_DEFAULTS:
-        assert list(dropin.engine_neutrals(name)) == _engine_neutrals_from_surfaces(name), name
-    assert dropin.engine_neutrals("use_v2_block_manager") == (True,)  # False, then True: only the last
+        assert list(dropin._engine_neutrals(name)) == _engine_neutrals_from_surfaces(name), name
+    assert dropin._engine_neutrals("use_v2_block_manager") == (True,)  # False, then True: only the last
 
 
 def test_every_historic_engine_default_in_every_form(fake: fake_vllm.FakeVllm, version: Version) -> None:
@@ -729,7 +729,7 @@ def test_every_historic_engine_default_in_every_form(fake: fake_vllm.FakeVllm, v
             passed = _passed(AsyncEngineArgs(model="/m", **{name: form}))
         where = f"{name}={form!r} on {version}"
         if name in fields:
-            assert name in passed and dropin.same_meaning(passed[name], form), where
+            assert name in passed and dropin._same_meaning(passed[name], form), where
         else:
             assert name not in passed, where
             assert any(name in str(w.message) for w in caught), where

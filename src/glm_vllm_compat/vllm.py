@@ -209,23 +209,23 @@ def _literals(sources: Iterable[str]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def sampling_neutrals(name: str) -> tuple[Any, ...]:
+def _sampling_neutrals(name: str) -> tuple[Any, ...]:
     """Every default SamplingParams.<name> had in a recorded release (from matrix/surfaces/)."""
     return _literals(_history.SAMPLING_HISTORIC_DEFAULTS.get(name, ()))
 
 
-def engine_neutrals(name: str) -> tuple[Any, ...]:
+def _engine_neutrals(name: str) -> tuple[Any, ...]:
     """The literal defaults of a removed engine argument that all meant the same: every one when
     the releases agree (by meaning), else only the last release's (``use_v2_block_manager`` was
     ``False`` and then ``True``; ``guided_decoding_backend`` ``'outlines'`` then ``'xgrammar'``:
     asking for the older default is asking for something else)."""
     values = _literals(_history.ENGINE_HISTORIC_DEFAULTS.get(name, ()))
-    if all(same_meaning(v, values[0]) for v in values[1:]):
+    if all(_same_meaning(v, values[0]) for v in values[1:]):
         return values
     return values[-1:]
 
 
-def same_meaning(value: Any, neutral: Any) -> bool:
+def _same_meaning(value: Any, neutral: Any) -> bool:
     """Whether old vLLM code treated ``value`` as ``neutral``: equal numbers of any numeric form
     (``1`` and ``1.0``; ``0`` and ``False`` for a bool default, which the old code only tested for
     truth or compared with ``==``), else the same type and value. ``True`` is not a number here
@@ -238,8 +238,8 @@ def same_meaning(value: Any, neutral: Any) -> bool:
     return type(value) is type(neutral) and bool(value == neutral)
 
 
-def is_neutral(value: Any, neutrals: Iterable[Any]) -> bool:
-    return any(same_meaning(value, neutral) for neutral in neutrals)
+def _is_neutral(value: Any, neutrals: Iterable[Any]) -> bool:
+    return any(_same_meaning(value, neutral) for neutral in neutrals)
 
 
 def _warn_dropped(form: str, why: str, modern: str) -> None:
@@ -263,13 +263,13 @@ def _span(name: str) -> str:
 def _beam_only(name: str) -> Callable[[dict[str, Any], Live], None]:
     """use_beam_search / length_penalty / early_stopping where SamplingParams has no beam search:
     a historic default (any form the old code took) is dropped with a warning, any other refused."""
-    neutrals = sampling_neutrals(name)
+    neutrals = _sampling_neutrals(name)
 
     def handle(fields: dict[str, Any], lv: Live) -> None:
         if name in lv.sampling_fields:
             return
         value = fields.pop(name)
-        if value is None or is_neutral(value, neutrals):
+        if value is None or _is_neutral(value, neutrals):
             shown = " / ".join(repr(n) for n in neutrals)
             _warn_dropped(
                 f"SamplingParams({name}={value!r})",
@@ -287,7 +287,7 @@ def _needs_beam_search(name: str, value: Any, lv: Live) -> UnsupportedFeature:
     if name == "use_beam_search":
         what = f"use_beam_search={value!r} asks for beam search, which SamplingParams no longer does."
     else:
-        default = " / ".join(repr(n) for n in sampling_neutrals(name))
+        default = " / ".join(repr(n) for n in _sampling_neutrals(name))
         what = (
             f"{name}={value!r} only has an effect with beam search (use_beam_search=True): vLLM {_span(name)} "
             f"refused any value but its default ({default}) without it, and SamplingParams no longer does beam search."
@@ -299,12 +299,12 @@ def _best_of(fields: dict[str, Any], lv: Live) -> None:
     """best_of == n means "n samples, return n": left out, with a warning, where the field is gone or
     V1 refuses it. best_of > n there is refused by sampling_params() (the V0 engine only)."""
     value, n = fields["best_of"], fields.get("n") or 1
-    if isinstance(value, float) and same_meaning(value, n):
+    if isinstance(value, float) and _same_meaning(value, n):
         _warn_legacy(f"SamplingParams(best_of={value!r})", f"best_of={int(value)} (an int), or leave it out")
         value = fields["best_of"] = int(value)
     if value is None or ("best_of" in lv.sampling_fields and (value == 1 or not _runs_v1(lv))):
         return  # the release takes it as it is (V1 refuses only best_of > 1)
-    if same_meaning(value, n):
+    if _same_meaning(value, n):
         del fields["best_of"]
         _warn_legacy("SamplingParams(best_of=n)", "leave best_of out (best_of == n is the default)")
     elif isinstance(value, int) and value < n:
@@ -338,7 +338,7 @@ def _top_k(fields: dict[str, Any], lv: Live) -> None:
     """-1 (the default to 0.8.x) and 0 (from 0.9.0) both mean "disabled": either, as an int or a
     float, becomes the installed release's own int form (vLLM 0.2x refuses a float top_k)."""
     value = fields["top_k"]
-    if not is_neutral(value, sampling_neutrals("top_k")):
+    if not _is_neutral(value, _sampling_neutrals("top_k")):
         return
     fields["top_k"] = int(value)
     modern = f"top_k=0 to disable top-k (vLLM {flag_range('top_k_zero_disables')})"
@@ -485,8 +485,8 @@ def _drop_engine_defaults(where: str, kwargs: dict[str, Any], fields: frozenset[
     for name, value in kwargs.items():
         if name in fields or not _historic_engine_arg(name):
             continue
-        neutrals = engine_neutrals(name)
-        if not is_neutral(value, neutrals) or not _untranslatable(name, value, kwargs, fields, lv):
+        neutrals = _engine_neutrals(name)
+        if not _is_neutral(value, neutrals) or not _untranslatable(name, value, kwargs, fields, lv):
             continue
         del out[name]
         span = _history.supported_range(
