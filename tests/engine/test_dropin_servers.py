@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import tiny_arch
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ("legacy_v040_server.py", "legacy_v043_server.py", "modern_server.py")
 READY_TIMEOUT_S = 150.0
@@ -45,7 +47,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.skipif(_missing() is not None, rea
 def tiny_model() -> str:
     from glm_vllm_compat.testing._tiny_model import build_tiny_model
 
-    return str(build_tiny_model("Glm4ForCausalLM"))
+    return str(build_tiny_model(tiny_arch()))
 
 
 def _engine_env() -> dict[str, str]:
