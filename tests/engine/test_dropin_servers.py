@@ -108,6 +108,8 @@ def _server(example: str, model: str, log: Path) -> Iterator[str]:
     port = _free_port()
     command = [sys.executable, str(ROOT / "examples" / example), "--model", model,
                "--host", "127.0.0.1", "--port", str(port)]
+    if tiny_arch() == "ChatGLMModel":  # its config class is the checkpoint's own code (vLLM <= 0.5 loads it)
+        command.append("--trust-remote-code")
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=_engine_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
