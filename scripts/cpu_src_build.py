@@ -378,18 +378,22 @@ def create(version: str, whl: Path) -> Path:
     cpu_env.run([cpu_env.find_python(spec["python"]), "-m", "venv", d])
     cpu_env.pip(d, "install", "-q", "--upgrade", "pip>=25.1")  # --uploaded-prior-to
     era = ["--uploaded-prior-to", spec["released"]]
-    cpu_env.pip(d, "install", "--no-deps", whl, *ERA_EXEMPT)
+    # pypi.org only: local find-links / file:// indexes carry no upload times, so the
+    # cutoff would let their 2026 releases (pytest 9, uvicorn 0.54 ...) through.
+    penv = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
+    penv.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="https://pypi.org/simple")
+    cpu_env.pip(d, "install", "--no-deps", whl, *ERA_EXEMPT, env=penv)
     reqs = wheel_requirements(d)
     (d / "vllm-requirements.txt").write_text("\n".join(reqs) + "\n")
     # torch: the wheel pins torch==X+cpu (download.pytorch.org only); PyPI's X instead.
     # numpy<2: the era's torch/vLLM were built against numpy 1.x.
     cons = d / "era-constraints.txt"
     cons.write_text(f"torch=={spec['torch']}\nnumpy<2\n")
-    cpu_env.pip(d, "install", "-r", d / "vllm-requirements.txt", f"torch=={spec['torch']}", "-c", cons, *era)
+    cpu_env.pip(d, "install", "-r", d / "vllm-requirements.txt", f"torch=={spec['torch']}", "-c", cons, *era, env=penv)
     # this project (editable, so tests see the work tree) + its test extra, same era where possible
     cpu_env.pip(d, "install", "--no-deps", "-e", REPO)
     test_reqs = _test_extra()
-    cpu_env.pip(d, "install", *test_reqs, "-c", cons, *era)
+    cpu_env.pip(d, "install", *test_reqs, "-c", cons, *era, env=penv)
     site = cpu_env.site_packages(d)
     env = {
         "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
