@@ -73,6 +73,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -175,7 +176,7 @@ def build_venv(spec: dict, src: Path) -> Path:
         if not py.exists():
             cpu_env.run(["nice", "-n", "19", cpu_env.find_python(spec["python"]), "-m", "venv", d])
         reqs = _build_requires(src)
-        cpu_env.pip(d, "install", "-q", f"torch=={spec['torch']}", *reqs)
+        pip(d, "install", "-q", f"torch=={spec['torch']}", *reqs)
         (d / "build-env.ok").write_text(json.dumps(dict(torch=spec["torch"], requires=reqs)) + "\n")
     patch_caffe2_cuda_check(d)
     return d
@@ -369,6 +370,12 @@ print(json.dumps(out))
     return [r for r in reqs if re.split(r"[\[<>=!~; ]", r, 1)[0].lower().replace("_", "-") not in DROP]
 
 
+def pip(d: Path, *args: object, env: dict[str, str] | None = None) -> None:
+    """cpu_env.pip, niced (the machine is shared)."""
+    extra = shlex.split(os.environ.get("CPU_ENV_PIP_ARGS", ""))
+    cpu_env.run(["nice", "-n", "19", cpu_env.venv_python(d), "-m", "pip", *map(str, args), *extra], env=env)
+
+
 def create(version: str, whl: Path) -> Path:
     spec = spec_of(version)
     d = env_dir(version)
@@ -376,24 +383,24 @@ def create(version: str, whl: Path) -> Path:
         remove(version)
     t0 = time.time()
     cpu_env.run([cpu_env.find_python(spec["python"]), "-m", "venv", d])
-    cpu_env.pip(d, "install", "-q", "--upgrade", "pip>=25.1")  # --uploaded-prior-to
+    pip(d, "install", "-q", "--upgrade", "pip>=25.1")  # --uploaded-prior-to
     era = ["--uploaded-prior-to", spec["released"]]
     # pypi.org only: local find-links / file:// indexes carry no upload times, so the
     # cutoff would let their 2026 releases (pytest 9, uvicorn 0.54 ...) through.
     penv = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
     penv.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="https://pypi.org/simple")
-    cpu_env.pip(d, "install", "--no-deps", whl, *ERA_EXEMPT, env=penv)
+    pip(d, "install", "--no-deps", whl, *ERA_EXEMPT, env=penv)
     reqs = wheel_requirements(d)
     (d / "vllm-requirements.txt").write_text("\n".join(reqs) + "\n")
     # torch: the wheel pins torch==X+cpu (download.pytorch.org only); PyPI's X instead.
     # numpy<2: the era's torch/vLLM were built against numpy 1.x.
     cons = d / "era-constraints.txt"
     cons.write_text(f"torch=={spec['torch']}\nnumpy<2\n")
-    cpu_env.pip(d, "install", "-r", d / "vllm-requirements.txt", f"torch=={spec['torch']}", "-c", cons, *era, env=penv)
+    pip(d, "install", "-r", d / "vllm-requirements.txt", f"torch=={spec['torch']}", "-c", cons, *era, env=penv)
     # this project (editable, so tests see the work tree) + its test extra, same era where possible
-    cpu_env.pip(d, "install", "--no-deps", "-e", REPO)
+    pip(d, "install", "--no-deps", "-e", REPO)
     test_reqs = _test_extra()
-    cpu_env.pip(d, "install", *test_reqs, "-c", cons, *era, env=penv)
+    pip(d, "install", *test_reqs, "-c", cons, *era, env=penv)
     site = cpu_env.site_packages(d)
     env = {
         "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
