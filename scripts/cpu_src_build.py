@@ -49,6 +49,9 @@ Workarounds (each only where the sdist needs it, each logged and recorded):
   its only user, ``csrc/cpu/quant.cpp``, is compiled for AVX512 only, and
   oneDNN is not on the package index (upstream's Dockerfile clones it from
   GitHub).  In the scratch copy the AVX2 build does not link it.
+* ``version-file``: 0.6.x's ``vllm/version.py`` imports ``vllm/_version.py``,
+  which setuptools-scm writes from git and the sdist lacks (``vllm.__version__``
+  would be "dev"): written from the sdist's PKG-INFO.
 * oneDNN fetch (0.7.x): its CMake clones oneDNN from GitHub for AVX512 builds
   only; the AVX2 variant avoids it (no patch).
 
@@ -270,6 +273,14 @@ def apply_workarounds(src: Path, spec: dict, isa: str, env: dict[str, str]) -> l
         env["LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(root / "usr" / "lib" / "x86_64-linux-gnu"),
                                                             env.get("LIBRARY_PATH")]))
         done.append("libnuma-headers: numa.h / -lnuma from Debian's libnuma-dev, unpacked locally")
+    vfile = (src / "vllm" / "version.py")
+    if vfile.exists() and "from ._version import" in vfile.read_text() and not (src / "vllm" / "_version.py").exists():
+        (src / "vllm" / "_version.py").write_text(
+            f"# written by glm-vllm-compat cpu_src_build (setuptools-scm writes it from git; the sdist lacks it)\n"
+            f"__version__ = version = {spec_version(src)!r}\n"
+            f"__version_tuple__ = version_tuple = {tuple(int(x) for x in spec_version(src).split('.')[:3])!r}\n")
+        done.append("version-file: the sdist lacks vllm/_version.py (vllm.__version__ would read 'dev'); "
+                    "written from PKG-INFO")
     dnnl_avx2 = "if (AVX2_FOUND OR AVX512_FOUND)\n    list(APPEND LIBS dnnl)"
     if isa != "avx512" and dnnl_avx2 in cmake:
         cmake = cmake.replace(dnnl_avx2, "if (AVX512_FOUND AND NOT AVX512_DISABLED)  # glm-vllm-compat: quant.cpp only\n"
@@ -282,6 +293,14 @@ def apply_workarounds(src: Path, spec: dict, isa: str, env: dict[str, str]) -> l
     for w in done:
         log(f"workaround {w}")
     return done
+
+
+def spec_version(src: Path) -> str:
+    """The release's version from the sdist's PKG-INFO."""
+    for ln in (src / "PKG-INFO").read_text(errors="replace").splitlines():
+        if ln.startswith("Version:"):
+            return ln.split(":", 1)[1].strip()
+    raise SystemExit(f"{src}/PKG-INFO has no Version")
 
 
 def _grep_sources(src: Path) -> str:

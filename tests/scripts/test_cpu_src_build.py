@@ -177,3 +177,15 @@ def test_host_isa_reads_cpuinfo_flags(csb: ModuleType, monkeypatch: pytest.Monke
 
     monkeypatch.setattr("builtins.open", fake_open)
     assert csb.host_isa() == "avx2"
+
+
+def test_missing_version_file_is_written_from_pkg_info(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    src = _sdist_tree(tmp_path, "message(STATUS x)\n")
+    (src / "vllm").mkdir()
+    (src / "vllm" / "version.py").write_text("try:\n    from ._version import __version__, __version_tuple__\nexcept Exception:\n    __version__ = 'dev'\n")
+    (src / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.6.3\n")
+    done = csb.apply_workarounds(src, {"torch": "2.4.0"}, "avx512", {})
+    ns: dict[str, object] = {}
+    exec((src / "vllm" / "_version.py").read_text(), ns)
+    assert (ns["__version__"], ns["__version_tuple__"]) == ("0.6.3", (0, 6, 3))
+    assert [w.split(":")[0] for w in done] == ["version-file"]
