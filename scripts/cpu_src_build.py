@@ -429,9 +429,11 @@ def create(version: str, whl: Path) -> Path:
         "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
     }
     (d / "env.json").write_text(json.dumps(env, indent=2) + "\n")
-    versions = cpu_env.verify_import(d)
+    versions = dict(zip(("vllm", "torch", "transformers"), cpu_env.verify_import(d).split()))
+    versions["vllm"] = subprocess.run([cpu_env.venv_python(d), "-c", "import importlib.metadata as m;print(m.version('vllm'))"],
+                                      capture_output=True, text=True, check=True).stdout.strip()  # the dist's, not __version__
     (d / "src-env.json").write_text(json.dumps(dict(
-        version=version, wheel=str(whl), versions=dict(zip(("vllm", "torch", "transformers"), versions.split())),
+        version=version, wheel=str(whl), versions=versions,
         create_seconds=round(time.time() - t0, 1), disk_bytes=cpu_env.du(d), env=env), indent=2) + "\n")
     return d
 
