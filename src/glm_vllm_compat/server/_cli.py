@@ -15,8 +15,11 @@ __all__ = ["build_parser", "main"]
 
 API_KEY_ENV = ("GLM_VLLM_COMPAT_API_KEY", "VLLM_API_KEY")
 # Served names of the built-in tiny models (random weights: for trying the API, not for answers).
-TINY_PREFERENCE = ("Glm4MoeForCausalLM", "Glm4ForCausalLM", "GlmForCausalLM")
-TINY_NAMES = {"GlmForCausalLM": "glm-4-tiny", "Glm4ForCausalLM": "glm-4-0414-tiny", "Glm4MoeForCausalLM": "glm-4.5-tiny"}
+# ChatGLMModel (glm-4-9b-chat's own layout) last: the only GLM that vLLM 0.4 - 0.6 register.
+TINY_PREFERENCE = ("Glm4MoeForCausalLM", "Glm4ForCausalLM", "GlmForCausalLM", "ChatGLMModel")
+TINY_FALLBACK = "GlmForCausalLM"
+TINY_NAMES = {"GlmForCausalLM": "glm-4-tiny", "Glm4ForCausalLM": "glm-4-0414-tiny", "Glm4MoeForCausalLM": "glm-4.5-tiny",
+              "ChatGLMModel": "glm-4-9b-chat-tiny"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +97,8 @@ def _resolve_model(args: argparse.Namespace) -> str:
     args.enforce_eager = True
     if args.dtype == "auto":  # random float32 weights; auto would pick bf16 on CPU
         args.dtype = "float32"
+    if args.tiny_arch == "ChatGLMModel":  # its config class is remote code: the project's own, written with it
+        args.trust_remote_code = True
     args.served_model_name = args.served_model_name or [TINY_NAMES.get(args.tiny_arch, "glm-tiny")]
     return str(path)
 
@@ -102,7 +107,7 @@ def _newest_supported_arch() -> str:
     from .._engine import supported_architectures
 
     supported = supported_architectures()
-    return next((a for a in TINY_PREFERENCE if a in supported), TINY_PREFERENCE[-1])
+    return next((a for a in TINY_PREFERENCE if a in supported), TINY_FALLBACK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,6 +67,7 @@ TINY_ARCHS: dict[str, str] = {
     "GlmForCausalLM": "glm4",  # glm-4-9b-chat-hf (model_type "glm")
     "Glm4ForCausalLM": "glm4",  # GLM-4-0414 (model_type "glm4")
     "Glm4MoeForCausalLM": "glm45",  # GLM-4.5 / 4.5-Air / 4.6 (model_type "glm4_moe")
+    "ChatGLMModel": "glm4_9b",  # glm-4-9b-chat's own layout (model_type "chatglm"), see _tiny_chatglm
 }
 
 #: Template family -> (template file, tokenizer vocabulary of special tokens).
@@ -199,12 +200,19 @@ def _recipe(arch: str, family: str, dtype: str) -> dict[str, Any]:
         "dtype": dtype,
         "dims": _DIMS,
         "moe_dims": _MOE_DIMS if arch == "Glm4MoeForCausalLM" else None,
+        **({"chatglm": _chatglm_recipe()} if arch == "ChatGLMModel" else {}),
         "tokens": _TOKEN_SETS[TINY_FAMILIES[family][1]],
         "bpe": [_BPE_VOCAB_SIZE, _BPE_MIN_FREQUENCY],
         "corpus": hashlib.sha256(_corpus_text().encode("utf-8")).hexdigest(),
         "template": _template_text(family),
         "tokenizers": _package_version("tokenizers"),
     }
+
+
+def _chatglm_recipe() -> dict[str, Any]:
+    from . import _tiny_chatglm as chatglm
+
+    return {"dims": chatglm.CHATGLM_DIMS, "config_source": chatglm.CONFIG_SOURCE}
 
 
 def _dir_name(arch: str, family: str, recipe: dict[str, Any]) -> str:
@@ -310,13 +318,20 @@ def _write_model(
     _write_json(out / "tokenizer_config.json", _tokenizer_config(tokens, ids, template))
     stop_ids = [ids[t] for t in _STOP_TOKENS]
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
-    config = _model_config(arch, vocab_size, stop_ids, ids["<|endoftext|>"], dtype)
+    if arch == "ChatGLMModel":
+        from . import _tiny_chatglm as chatglm
+
+        config = chatglm.chatglm_config(vocab_size, stop_ids, ids["<|endoftext|>"], dtype)
+        (out / "configuration_chatglm.py").write_text(chatglm.CONFIG_SOURCE, encoding="utf-8")
+        specs = chatglm.chatglm_tensor_specs(config)
+    else:
+        config = _model_config(arch, vocab_size, stop_ids, ids["<|endoftext|>"], dtype)
+        specs = _tensor_specs(arch, config)
     _write_json(out / "config.json", config)
     _write_json(
         out / "generation_config.json",
         {"eos_token_id": stop_ids, "pad_token_id": ids["<|endoftext|>"]},
     )
-    specs = _tensor_specs(arch, config)
     say(f"writing {len(specs)} random {dtype} tensors")
     _write_safetensors(
         out / "model.safetensors", _make_tensors(specs, TINY_DTYPES[dtype], arch)

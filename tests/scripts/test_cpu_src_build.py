@@ -1,0 +1,191 @@
+"""scripts/cpu_src_build.py's pure parts: ISA gate, the build-venv and sdist workarounds (no compile, no network)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import pathlib
+import sys
+import tarfile
+from types import ModuleType
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def csb() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location("cpu_src_build", ROOT / "scripts" / "cpu_src_build.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# Shapes of the real files (torch 2.4.0's CUDA build), trimmed.
+CAFFE2 = """\
+if(ON)
+  set(CAFFE2_USE_CUDA ON)
+  include("${CMAKE_CURRENT_LIST_DIR}/public/cuda.cmake")
+  if(ON AND NOT CAFFE2_USE_CUDA)
+    message(FATAL_ERROR "Your installed Caffe2 version uses CUDA but I cannot find the CUDA libraries.")
+  endif()
+endif()
+
+if(ON)
+  include("${CMAKE_CURRENT_LIST_DIR}/public/mkl.cmake")
+endif()
+
+# import targets
+include ("${CMAKE_CURRENT_LIST_DIR}/Caffe2Targets.cmake")
+"""
+TORCH = """\
+if(ON)
+  if(MSVC)
+    if(NOT NVTOOLEXT_HOME)
+      set(NVTOOLEXT_HOME "C:/x")
+    endif()
+  else()
+    find_library(LIBNVTOOLSEXT libnvToolsExt.so PATHS ${CUDA_TOOLKIT_ROOT_DIR}/lib64/)
+  endif()
+endif()
+"""
+
+
+def _torch_venv(tmp_path: pathlib.Path) -> pathlib.Path:
+    cm = tmp_path / "lib" / "python3.11" / "site-packages" / "torch" / "share" / "cmake"
+    (cm / "Caffe2").mkdir(parents=True)
+    (cm / "Torch").mkdir(parents=True)
+    (cm / "Caffe2" / "Caffe2Config.cmake").write_text(CAFFE2)
+    (cm / "Torch" / "TorchConfig.cmake").write_text(TORCH)
+    return cm
+
+
+def test_caffe2_cuda_check_is_switched_off_and_targets_stubbed(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    cm = _torch_venv(tmp_path)
+    csb.patch_caffe2_cuda_check(tmp_path)
+    caffe2 = (cm / "Caffe2" / "Caffe2Config.cmake").read_text()
+    assert caffe2.startswith("if(OFF)  # glm-vllm-compat")
+    assert "if(ON)\n  include(\"${CMAKE_CURRENT_LIST_DIR}/public/mkl.cmake\")" in caffe2  # other blocks untouched
+    for target in ("torch::cudart", "torch::nvtoolsext"):
+        assert f"add_library({target} INTERFACE IMPORTED)" in caffe2
+    assert caffe2.index("torch::cudart") < caffe2.index("# import targets")
+    torchcfg = (cm / "Torch" / "TorchConfig.cmake").read_text()
+    assert torchcfg.startswith("if(OFF)  # glm-vllm-compat")
+    csb.patch_caffe2_cuda_check(tmp_path)  # idempotent
+    assert (cm / "Caffe2" / "Caffe2Config.cmake").read_text() == caffe2
+    assert (cm / "Torch" / "TorchConfig.cmake").read_text() == torchcfg
+
+
+def test_cpu_torch_needs_no_patch(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    cm = _torch_venv(tmp_path)
+    cpu_only = "if(ON)\n  include(mkl.cmake)\nendif()\n# import targets\n"
+    (cm / "Caffe2" / "Caffe2Config.cmake").write_text(cpu_only)
+    csb.patch_caffe2_cuda_check(tmp_path)
+    assert (cm / "Caffe2" / "Caffe2Config.cmake").read_text() == cpu_only
+
+
+CMAKE_06 = """\
+list(APPEND LIBS numa)
+
+# Appending the dnnl library for the AVX2 and AVX512, as it is not utilized by Power architecture.
+if (AVX2_FOUND OR AVX512_FOUND)
+    list(APPEND LIBS dnnl)
+endif()
+"""
+
+
+def _sdist_tree(tmp_path: pathlib.Path, cmake: str, with_req: bool = True) -> pathlib.Path:
+    src = tmp_path / "vllm-0.6.3"
+    (src / "cmake").mkdir(parents=True)
+    (src / "csrc" / "cpu").mkdir(parents=True)
+    (src / "cmake" / "cpu_extension.cmake").write_text(cmake)
+    if with_req:
+        (src / "requirements-cpu.txt").write_text("-r requirements-common.txt\n")
+    return src
+
+
+@pytest.mark.parametrize(
+    ("isa", "dnnl_patched"),
+    [("avx2", True), ("avx512", False)],
+)
+def test_dnnl_is_dropped_from_the_avx2_link_only(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, isa: str, dnnl_patched: bool
+) -> None:
+    monkeypatch.setattr(csb, "libnuma_dev", lambda: tmp_path / "numa")
+    src = _sdist_tree(tmp_path, CMAKE_06)
+    env: dict[str, str] = {}
+    done = csb.apply_workarounds(src, {"torch": "2.4.0"}, isa, env)
+    text = (src / "cmake" / "cpu_extension.cmake").read_text()
+    assert ("if (AVX2_FOUND OR AVX512_FOUND)" not in text) is dnnl_patched
+    assert any(w.startswith("no-dnnl-on-avx2") for w in done) is dnnl_patched
+    assert env["CPATH"] == str(tmp_path / "numa" / "usr" / "include")  # libnuma-headers
+    assert env["LIBRARY_PATH"] == str(tmp_path / "numa" / "usr" / "lib" / "x86_64-linux-gnu")
+
+
+def test_missing_requirements_cpu_is_written(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    src = _sdist_tree(tmp_path, "message(STATUS x)\n", with_req=False)
+    done = csb.apply_workarounds(src, {"torch": "2.2.1"}, "avx512", {})
+    assert (src / "requirements-cpu.txt").read_text() == "-r requirements-common.txt\ntorch == 2.2.1\n"
+    assert [w.split(":")[0] for w in done] == ["requirements-cpu"]
+
+
+def _fake_sdist(tmp_path: pathlib.Path, cmake: str) -> pathlib.Path:
+    out = tmp_path / "vllm-0.4.3.tar.gz"
+    with tarfile.open(out, "w:gz") as tf:
+        data = cmake.encode()
+        info = tarfile.TarInfo("vllm-0.4.3/cmake/cpu_extension.cmake")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return out
+
+
+@pytest.mark.parametrize("isa", ["avx2", "none"])
+def test_avx512_only_release_is_skipped_naming_the_host_isa(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, isa: str
+) -> None:
+    cmake = 'else()\n    message(FATAL_ERROR "vLLM CPU backend requires AVX512 ISA support.")\nendif()\n'
+    monkeypatch.setattr(csb, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(csb, "host_isa", lambda: isa)
+    monkeypatch.setattr(csb, "fetch_sdist", lambda v: _fake_sdist(tmp_path, cmake))
+    monkeypatch.setattr(csb, "build_venv", lambda *a: pytest.fail("must not build on this host"))
+    with pytest.raises(csb.Skip, match=f"AVX512 only .*this host's ISA is {isa}"):
+        csb.build("0.4.3")
+
+
+def test_cached_wheel_is_reused_per_isa(csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csb, "CACHE", tmp_path)
+    monkeypatch.setattr(csb, "host_isa", lambda: "avx2")
+    monkeypatch.setattr(csb, "fetch_sdist", lambda v: pytest.fail("a cached build must not download"))
+    d = tmp_path / "wheels" / "0.6.3-avx2"
+    d.mkdir(parents=True)
+    (d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
+    (d / "build.json").write_text("{}")
+    assert csb.build("0.6.3") == d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl"
+    assert csb.cached_wheel("0.6.3", "avx512") is None
+
+
+def test_host_isa_reads_cpuinfo_flags(csb: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
+    real_open = open
+
+    def fake_open(path: str, *a: object, **k: object):  # type: ignore[no-untyped-def]
+        if path == "/proc/cpuinfo":
+            return io.StringIO("processor : 0\nflags : fpu sse avx avx2 fma\n")
+        return real_open(path, *a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    assert csb.host_isa() == "avx2"
+
+
+def test_missing_version_file_is_written_from_pkg_info(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    src = _sdist_tree(tmp_path, "message(STATUS x)\n")
+    (src / "vllm").mkdir()
+    (src / "vllm" / "version.py").write_text("try:\n    from ._version import __version__, __version_tuple__\nexcept Exception:\n    __version__ = 'dev'\n")
+    (src / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.6.3\n")
+    done = csb.apply_workarounds(src, {"torch": "2.4.0"}, "avx512", {})
+    ns: dict[str, object] = {}
+    exec((src / "vllm" / "_version.py").read_text(), ns)
+    assert (ns["__version__"], ns["__version_tuple__"]) == ("0.6.3", (0, 6, 3))
+    assert [w.split(":")[0] for w in done] == ["version-file"]
