@@ -451,7 +451,7 @@ def apply_shim(d: Path, site: Path) -> dict:
     for f in findings:
         e = Elf(Path(f["file"]), writable=True)
         try:
-            for v, fl, foff in f["entries"]:
+            for _v, fl, foff in f["entries"]:
                 if not fl & VER_FLG_WEAK:
                     struct.pack_into("<H", e.m, foff, fl | VER_FLG_WEAK)
             e.m.flush()
@@ -547,7 +547,7 @@ print(json.dumps(out))
                                      check=True).stdout)
     keep = []
     for r in reqs:
-        name = re.split(r"[\[<>=!~; ]", r, 1)[0]
+        name = re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]
         if re.sub(r"[-_.]+", "-", name).lower() in DROP:
             continue
         keep.append(r)

@@ -26,7 +26,7 @@ def _dist_version(name: str) -> str:
 def _device() -> str:
     try:
         import torch
-    except Exception as exc:  # torch missing or broken: say so, don't crash
+    except Exception as exc:  # noqa: BLE001  (torch missing or broken: say so, don't crash)
         return f"unknown (torch not importable: {exc.__class__.__name__})"
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)}, {torch.cuda.device_count()} device(s))"

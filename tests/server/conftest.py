@@ -8,12 +8,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from glm_vllm_compat.testing import build_tiny_model
 from glm_vllm_compat.testing._replay import ReplayEngine
+
+if TYPE_CHECKING:
+    from glm_vllm_compat.server._state import ServerState
 
 FAMILY_MODELS = {
     "glm4": ("Glm4ForCausalLM", "glm4", "none"),
