@@ -4,14 +4,15 @@
 #                (MODEL=/path/to/model; default: the tiny GLM model built locally)
 #   make test    set up .venv and run the whole test suite
 #
-# Everything else is optional: `make setup`, `make doctor`, `make mypy`.
+# Everything else is optional: `make setup`, `make doctor`, `make mypy`, `make lint`,
+# `make surface` (the tests without vLLM, in tox), `make dist` (sdist + wheel, twine-checked).
 
 PYTHON ?= python3
 VENV ?= .venv
 MODEL ?=
 SERVE_ARGS ?=
 
-.PHONY: setup serve test doctor mypy clean
+.PHONY: setup serve test doctor mypy lint surface dist clean
 
 setup:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup_env.sh
@@ -28,5 +29,14 @@ doctor: setup
 mypy: setup
 	@$(VENV)/bin/python -m mypy
 
+lint: setup
+	@$(VENV)/bin/python -m ruff check . && $(VENV)/bin/python -m mypy
+
+surface: setup
+	@$(VENV)/bin/python -m tox -e surface
+
+dist: setup
+	@rm -rf dist && $(VENV)/bin/python -m build --sdist --wheel --outdir dist . >/dev/null && $(VENV)/bin/python -m twine check --strict dist/* && ls dist
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .tox dist

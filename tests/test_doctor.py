@@ -80,3 +80,37 @@ def test_serve_rejects_unknown_flags_and_missing_models(capsys: pytest.CaptureFi
     assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="does not exist"):
         cli.main(["serve", "/no/such/model"])
+
+
+def test_doctor_prints_each_warning_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from glm_vllm_compat import _live
+
+    real_live = _live.live
+
+    def noisy_live() -> _live.Live:
+        for _ in range(14):  # what a third-party import does, once per importing module
+            warnings.warn("torch.distributed.reduce_op is deprecated", FutureWarning, stacklevel=1)
+        warnings.warn("another one", UserWarning, stacklevel=1)
+        return real_live()
+
+    with fake_vllm.installed("0.10.2", tmp_path):
+        monkeypatch.setattr(_live, "live", noisy_live)
+        code, text = _report()
+    assert code == 0
+    assert text.count("warning: torch.distributed.reduce_op is deprecated") == 1
+    assert text.count("warning: another one") == 1
+
+
+def test_doctor_names_the_cpu_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glm_vllm_compat import _doctor
+
+    monkeypatch.setattr(_doctor, "_device", lambda: "cpu (no CUDA device visible)")
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "3")
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    with fake_vllm.installed("0.10.2", tmp_path):
+        code, text = _report()
+    assert code == 0
+    assert "CPU settings: VLLM_CPU_KVCACHE_SPACE=3 VLLM_CPU_OMP_THREADS_BIND=unset" in text
+    assert "scripts/cpu_defaults.sh" in text

@@ -14,7 +14,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -117,18 +117,61 @@ FLAGS: dict[str, Flag] = {
 }
 
 
+class _FlagNames:
+    """The names of :data:`FLAGS` as typed attributes, so that ``caps.<misspelled>`` fails mypy.
+
+    Annotations only (no values): at run time ``Capabilities.__getattr__`` answers from
+    ``Capabilities.flags``; ``tests/test_capabilities_typing.py`` keeps this list equal to ``FLAGS``.
+    """
+
+    async_generate_legacy_kwargs: bool
+    async_generate_inputs_keyword: bool
+    async_generate_prompt_keyword: bool
+    prompt_dicts: bool
+    bare_token_list_prompt: bool
+    llm_prompt_token_ids_kwarg: bool
+    async_generate_priority: bool
+    llm_generate_priority: bool
+    async_generate_keyword_only_tail: bool
+    llm_keyword_only_init: bool
+    llm_chat: bool
+    llm_beam_search: bool
+    sampling_use_beam_search: bool
+    sampling_best_of: bool
+    guided_decoding: bool
+    structured_outputs: bool
+    sampling_msgspec: bool
+    sampling_output_kind: bool
+    top_k_zero_disables: bool
+    v1_engine_available: bool
+    v1_default: bool
+    v0_removed: bool
+    vllm_use_v1_env: bool
+    sync_async_engine_get_tokenizer: bool
+    abort_many: bool
+    distributed_executor_backend: bool
+    worker_use_ray: bool
+    enable_log_requests: bool
+    runner_convert: bool
+    engine_task: bool
+    vllm_glm45_parsers: bool
+    vllm_glm47_tool_parser: bool
+
+
 @dataclasses.dataclass(frozen=True)
-class Capabilities:
+class Capabilities(_FlagNames):
     """The flags of one vLLM release; see :data:`FLAGS` for their meaning."""
 
     version: Version
     flags: Mapping[str, bool]
 
-    def __getattr__(self, name: str) -> bool:
-        try:
-            return self.flags[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if not TYPE_CHECKING:  # mypy sees only the typed names of _FlagNames
+
+        def __getattr__(self, name: str) -> bool:
+            try:
+                return self.flags[name]
+            except KeyError:
+                raise AttributeError(name) from None
 
     def __getitem__(self, name: str) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import os
 import platform
 import sys
 import warnings
@@ -26,11 +27,18 @@ def _dist_version(name: str) -> str:
 def _device() -> str:
     try:
         import torch
-    except Exception as exc:  # torch missing or broken: say so, don't crash
+    except Exception as exc:  # noqa: BLE001  (torch missing or broken: say so, don't crash)
         return f"unknown (torch not importable: {exc.__class__.__name__})"
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)}, {torch.cuda.device_count()} device(s))"
     return "cpu (no CUDA device visible)"
+
+
+def _cpu_settings() -> str:
+    env = {name: os.environ.get(name, "unset") for name in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")}
+    return ("CPU settings: " + " ".join(f"{k}={v}" for k, v in env.items())
+            + " (unset = vLLM's defaults; a checkout's scripts/cpu_defaults.sh, which `make serve` sources,"
+            " sets 1 GiB of KV cache and every core: README, 'Serve on a CPU')")
 
 
 def _flag_lines(caps: Capabilities) -> Iterator[str]:
@@ -82,12 +90,17 @@ def doctor_report(*, confirm: bool = True, out: Callable[[str], None] = print) -
                 warnings.simplefilter("always")
                 lv = _live.live()
             caps = lv.caps
-            for w in caught:
-                out(f"warning: {w.message}")
+            # "always" records every repeat (a third-party warning raised once per module or
+            # call site comes 14 times); each distinct message is printed once
+            for line in dict.fromkeys(f"warning: {w.message}" for w in caught):
+                out(line)
         except CompatError as exc:
             out(f"error: {exc}")
             return 1
-        out(f"device: {_device()}")
+        device = _device()
+        out(f"device: {device}")
+        if device.startswith("cpu"):
+            out(_cpu_settings())
     out(f"engine generation: {engine_generation(caps)}")
     out("capabilities" + (" (confirmed against the live import):" if confirm else " (from the version number):"))
     for line in _flag_lines(caps):

@@ -132,7 +132,7 @@ def _plan_for(cls: type) -> _OfflinePlan | _AsyncPlan:
     plan = _PLANS.get(cls)
     if plan is None:
         plan = _PLANS[cls] = _make_plan(cls)
-    return plan  # type: ignore[no-any-return]
+    return plan
 
 
 def _resolve_sampling(sampling: Any, fields: Mapping[str, Any], offline: bool) -> Any:

@@ -58,7 +58,7 @@ def is_token_list(value: object) -> bool:
 def normalize_one(prompt: object) -> Prompt:
     """Validate one prompt and return it as ``str`` or a prompt dict."""
     if type(prompt) is str:
-        return prompt  # type: ignore[return-value]
+        return prompt
     if is_token_list(prompt):
         return {"prompt_token_ids": list(prompt)}  # type: ignore[call-overload]
     if isinstance(prompt, str):  # a str subclass

@@ -26,8 +26,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _history, _live
-from . import _capabilities
+from . import _capabilities, _history, _live
 from ._capabilities import FLAGS, flag_range
 from ._errors import InvalidParameter, UnknownParameter, UnsupportedFeature
 from ._live import Live

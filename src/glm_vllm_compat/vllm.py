@@ -43,8 +43,8 @@ from typing import Any, Callable
 
 from . import _capabilities, _history, _live
 from ._capabilities import flag_range
-from ._engine import build_llm, llm_fields
 from ._engine import abort as _abort
+from ._engine import build_llm, llm_fields
 from ._engine import get_tokenizer as _get_tokenizer
 from ._engine_args import translate_engine_args
 from ._errors import (

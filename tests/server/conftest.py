@@ -8,18 +8,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-pytest.importorskip("transformers", reason="the server tests load the tiny model's tokenizer with transformers")
-pytest.importorskip("uvicorn")
+from glm_vllm_compat.testing import build_tiny_model
+from glm_vllm_compat.testing._replay import ReplayEngine
 
-from glm_vllm_compat.server._app import create_app  # noqa: E402
-from glm_vllm_compat.server._engine import ServerEngine, glm_stop_token_ids  # noqa: E402
-from glm_vllm_compat.server._state import ServerState  # noqa: E402
-from glm_vllm_compat.testing import build_tiny_model  # noqa: E402
-from glm_vllm_compat.testing._replay import ReplayEngine  # noqa: E402
+if TYPE_CHECKING:
+    from glm_vllm_compat.server._state import ServerState
 
 FAMILY_MODELS = {
     "glm4": ("Glm4ForCausalLM", "glm4", "none"),
@@ -31,6 +28,9 @@ MAX_MODEL_LEN = 512
 
 @pytest.fixture(scope="session")
 def tokenizers() -> dict[str, Any]:
+    # Only the HTTP tests (the fixtures below) need a real tokenizer; the protocol, parser and
+    # pipeline tests run without transformers.
+    pytest.importorskip("transformers", reason="the HTTP server tests load the tiny model's tokenizer with transformers")
     from transformers import AutoTokenizer
 
     out = {}
@@ -58,7 +58,7 @@ class LiveServer:
 
 
 def _serve(app: Any) -> tuple[str, Any, threading.Thread]:
-    import uvicorn
+    uvicorn = pytest.importorskip("uvicorn")
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -75,6 +75,10 @@ def _serve(app: Any) -> tuple[str, Any, threading.Thread]:
 
 
 def start_server(tokenizer: Any, family: str, *, api_key: str | None = None, piece_delay: float = 0.0) -> Iterator[LiveServer]:
+    from glm_vllm_compat.server._app import create_app
+    from glm_vllm_compat.server._engine import ServerEngine, glm_stop_token_ids
+    from glm_vllm_compat.server._state import ServerState
+
     arch, _, reasoning = FAMILY_MODELS[family]
     engine = ReplayEngine(tokenizer, max_model_len=MAX_MODEL_LEN, architectures=[arch], piece_delay=piece_delay)
     server_engine = ServerEngine(

@@ -8,12 +8,11 @@ import json
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import MAX_MODEL_LEN, LiveServer, start_server
+from .conftest import MAX_MODEL_LEN, LiveServer
 
 WEATHER = {
     "type": "function",

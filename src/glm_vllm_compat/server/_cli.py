@@ -116,8 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.api_key = args.api_key or next((os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
     model = _resolve_model(args)
     template = _read_template(args.chat_template)
+    from ._quiet import filter_shutdown_noise
     from ._serve import serve
 
+    if args.log_level.lower() != "debug":
+        filter_shutdown_noise()
     return asyncio.run(serve(model, args, template, engine_args(args)))
 
 
