@@ -21,6 +21,8 @@ class ServerState:
     reasoning_parser: str
     api_key: str | None = None
     vllm: VllmInfo | None = None
+    generation_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Sampling defaults from the model's generation config (``--generation-config``)."""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def check_model(self, name: str | None) -> str:
