@@ -92,6 +92,7 @@ FIELDS = [
     EngineField("enable_log_requests", "bool"),
     EngineField("kv_cache_dtype", "Literal['auto', 'fp8']"),
     EngineField("quantization", "str | None"),
+    EngineField("device_ids", "list[int | str] | None"),
 ]
 
 
@@ -121,6 +122,7 @@ def _parse(argv: list[str], fields: list[EngineField] = FIELDS, skip: tuple[str,
         (["--kv-cache-dtype", "fp8"], {"kv_cache_dtype": "fp8"}),
         (["--disable-log-requests"], {"disable_log_requests": True}),  # historic spelling, a flag too
         (["--worker-use-ray"], {"worker_use_ray": True}),
+        (["--device-ids", "2,3,GPU-a"], {"device_ids": [2, 3, "GPU-a"]}),
     ],
 )
 def test_engine_flags_parse_like_vllm(argv: list[str], expected: dict[str, Any]) -> None:

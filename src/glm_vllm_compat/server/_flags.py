@@ -60,6 +60,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "diffusion_config": ("-dc",),
     "gpu_memory_utilization": ("--device-memory-utilization",),
 }
+# List fields vLLM takes as one comma-separated value (``--device-ids 2,3``).
+COMMA_LISTS = frozenset({"device_ids"})
 # Integer fields where vLLM also takes ``auto`` (= -1).
 AUTO_INTS = frozenset({"max_model_len"})
 # Types of historic spellings no longer among the installed fields (translated by _engine_args).
@@ -181,6 +183,10 @@ def _scalar(kind: str, name: str, optional: bool) -> Callable[[str], Any]:
     return parse
 
 
+def _comma_list(value: str) -> list[int | str]:
+    return [int(part) if part.isdigit() else part for part in (p.strip() for p in value.split(","))]
+
+
 def _add_one(group: Any, field: EngineField, dest: str, taken: set[str], hidden: bool = False) -> None:
     kind, optional, choices = kind_of(field.annotation) if field.annotation else (HISTORIC_KINDS.get(field.name, "str"), True, None)
     names = [n for n in (flag_name(field.name), *ALIASES.get(field.name, ())) if n not in taken]
@@ -195,6 +201,9 @@ def _add_one(group: Any, field: EngineField, dest: str, taken: set[str], hidden:
             names.insert(1, negative)
             taken.add(negative)
         group.add_argument(*names, action=argparse.BooleanOptionalAction, **kwargs)
+        return
+    if kind.startswith("list:") and field.name in COMMA_LISTS:
+        group.add_argument(*names, type=_comma_list, **kwargs)
         return
     if kind.startswith("list:"):
         kwargs["nargs"] = "+"

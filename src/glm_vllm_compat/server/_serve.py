@@ -104,7 +104,11 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
     names = args.served_model_name or [model]
     engine = await ServerEngine.create(model, names, template, engine_args)
     _say(f"engine ready in {time.monotonic() - started:.1f}s (max_model_len {engine.max_model_len})")
-    family, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, list(engine.architectures), engine.chat_template)
+    try:
+        family, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, list(engine.architectures), engine.chat_template)
+    except KeyError:
+        engine.shutdown()  # no engine left for garbage collection at exit
+        raise
     _say(f"tool-call parser {family}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
     defaults = dict(getattr(args, "generation_defaults", None) or {})
     return ServerState(engine, family, family, reasoning, api_key=args.api_key, vllm=info, generation_defaults=defaults)
