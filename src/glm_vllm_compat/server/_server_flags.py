@@ -77,7 +77,7 @@ SERVER_FLAGS: tuple[ServerFlag, ...] = (
     _f("--reasoning-parser", "str", "auto", help="glm45, glm47, none, vLLM's glm4_moe, or auto (from the model)"),
     _f("--generation-config", "str", "auto", engine=True, help="auto (the model's generation_config.json), vllm (none) or a folder"),
     _f("--override-generation-config", "json", engine=True, help="JSON object overriding generation-config values"),
-    _f("--log-level", "level", "info", choices=("critical", "error", "warning", "info", "debug")),
+    _f("--log-level", "level", "info", choices=("critical", "error", "warning", "info", "debug", "notset")),
     _f("--tiny-arch", "str", "auto", help="architecture of the built-in tiny model when no MODEL is given"),
     _f("--config", "str", help="a YAML file of flags (keys are flag names), as in vLLM"),
     _f("--enable-auto-tool-choice", "bool", False, help="tool_choice auto (always on with the GLM tool parsers)"),
