@@ -111,7 +111,11 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
         raise
     _say(f"tool-call parser {family}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
     defaults = dict(getattr(args, "generation_defaults", None) or {})
-    return ServerState(engine, family, family, reasoning, api_key=args.api_key, vllm=info, generation_defaults=defaults)
+    template_defaults = dict(getattr(args, "default_chat_template_kwargs", None) or {})
+    return ServerState(
+        engine, family, family, reasoning, api_key=args.api_key, vllm=info,
+        generation_defaults=defaults, default_chat_template_kwargs=template_defaults,
+    )
 
 
 async def serve(model: str, args: argparse.Namespace, template: str | None, engine_args: dict[str, Any]) -> int:
