@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import subprocess
 import sys
 import time
@@ -170,7 +170,7 @@ def test_unknown_flag_exits_fast_without_loading(model: Path) -> None:
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "glm_vllm_compat", "serve", str(model), "--tool-call-parser", "nope", "--max-model-len", "2048"],
-        capture_output=True, text=True, timeout=60, env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert result.returncode == 2
     assert time.monotonic() - started < 10
@@ -182,3 +182,13 @@ def test_help_lists_engine_and_server_flags(capsys: pytest.CaptureFixture[str], 
     text = parser.format_help()
     for flag in ("--max-model-len", "--no-enable-prefix-caching", "--tool-call-parser", "--ssl-keyfile", "--generation-config"):
         assert flag in text
+
+
+def test_classic_module_entry_point_is_serve(tmp_path: Path) -> None:
+    """`python -m glm_vllm_compat.entrypoints.openai.api_server` runs serve's command line."""
+    result = subprocess.run(
+        [sys.executable, "-m", "glm_vllm_compat.entrypoints.openai.api_server", "--model", str(tmp_path / "missing"), "--max-model-len", "2048"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"glm-vllm-compat serve: error: model directory '{tmp_path / 'missing'}' does not exist"

@@ -142,19 +142,19 @@ def prepare(
     except (ValueError, CompatError) as exc:
         raise StartupError(str(exc)) from None
     options = argparse.Namespace(model_tag=getattr(args, "model_tag", None), **resolved(args))
-    _pass_to_engine(options, given, {f.name for f in fields}, engine)
-    _check_options(options, given)
+    _pass_to_engine(given, {f.name for f in fields}, engine)
+    _check_options(options)
     return options, engine
 
 
-def _pass_to_engine(options: argparse.Namespace, given: dict[str, Any], installed: set[str], engine: dict[str, Any]) -> None:
+def _pass_to_engine(given: dict[str, Any], installed: set[str], engine: dict[str, Any]) -> None:
     for flag in SERVER_FLAGS:
         dest = server_dest(flag)
         if flag.engine and dest in given and dest in installed:
             engine[dest] = given[dest]
 
 
-def _check_options(options: argparse.Namespace, given: dict[str, Any]) -> None:
+def _check_options(options: argparse.Namespace) -> None:
     options.generation_defaults = {}
     if options.model and options.model_tag and options.model != options.model_tag:
         raise StartupError(f"two models given: {options.model_tag!r} and --model {options.model!r}")

@@ -16,7 +16,7 @@ import argparse
 import ast
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import _history
@@ -258,6 +258,3 @@ def _span(name: str) -> str:
             return "vLLM " + _history.supported_range(table, name)
     return "older vLLM"
 
-
-def given_engine_names(args: Mapping[str, Any]) -> list[str]:
-    return [k[len(ENGINE_DEST_PREFIX):] for k in args if k.startswith(ENGINE_DEST_PREFIX)]
