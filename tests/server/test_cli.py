@@ -192,3 +192,22 @@ def test_classic_module_entry_point_is_serve(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"glm-vllm-compat serve: error: model directory '{tmp_path / 'missing'}' does not exist"
+
+
+def test_more_ranks_than_cores_is_one_line_before_loading(model: Path) -> None:
+    from glm_vllm_compat import _detect
+    from glm_vllm_compat.server._cpu_defaults import is_cpu_platform
+
+    info = _detect.find_vllm()
+    if info is None or not is_cpu_platform(info, os.environ):
+        pytest.skip("the CPU platform's thread layout check")
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_OMP_THREADS_BIND"}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "glm_vllm_compat", "serve", str(model), "--tensor-parallel-size", "1024"],
+        capture_output=True, text=True, timeout=60, env={**env, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert result.returncode == 2 and time.monotonic() - started < 10
+    assert result.stderr.strip().startswith(
+        "glm-vllm-compat serve: error: 1024 parallel ranks (tensor x pipeline parallel size) need at least 1024 CPU cores"
+    )
