@@ -49,6 +49,11 @@ def _shape(action: argparse.Action) -> str:
     return "several values" if action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction) else "one value"
 
 
+def _compatible(theirs: str, ours: str) -> bool:
+    """Ours takes what theirs takes (several values include one: 0.8.5's one --api-key, 0.32's several)."""
+    return theirs == ours or (theirs, ours) == ("one value", "several values")
+
+
 def _ours(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return {option: action for action in parser._actions for option in action.option_strings}
 
@@ -70,7 +75,7 @@ def test_same_value_shape(parsers: tuple[argparse.ArgumentParser, argparse.Argum
         (a.option_strings[0], _shape(a), _shape(known[a.option_strings[0]]))
         for a in theirs._actions
         if a.option_strings and a.option_strings[0] in known and a.option_strings[0] not in refused | {"-h"}
-        and _shape(a) != _shape(known[a.option_strings[0]])
+        and not _compatible(_shape(a), _shape(known[a.option_strings[0]]))
     ]
     assert wrong == []
 

@@ -113,6 +113,8 @@ def test_v0_line_gets_its_own_spellings(model: Path, flag: list[str], expected: 
         (["--generation-config", "/no/such/dir"], r"no generation_config.json there"),
         (["--default-chat-template-kwargs", "[1]"], r"must be a JSON object"),
         (["other-model-dir"], r"unexpected argument 'other-model-dir'"),
+        (["--api-key", "k1", "k2"], r"--api-key takes one key here, got 2 values \(if the last one is the model"),
+        (["--chat-template-content-format", "openai"], r"content-format openai is not supported"),
     ],
 )
 def test_mistakes_are_one_clear_line(model: Path, argv: list[str], message: str) -> None:

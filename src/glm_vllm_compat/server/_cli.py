@@ -160,7 +160,10 @@ def _check_options(options: argparse.Namespace) -> None:
         raise StartupError(f"two models given: {options.model_tag!r} and --model {options.model!r}")
     options.model = options.model or options.model_tag
     if options.api_key and len(options.api_key) > 1:
-        raise StartupError("--api-key: one key only")
+        raise StartupError(
+            f"--api-key takes one key here, got {len(options.api_key)} values "
+            "(if the last one is the model, put MODEL first or use --model)"
+        )
     options.api_key = (options.api_key or [None])[0] or next((os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
     if options.chat_template_content_format == "openai":
         raise StartupError("--chat-template-content-format openai is not supported: GLM templates take string content")
