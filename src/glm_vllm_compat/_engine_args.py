@@ -17,7 +17,7 @@ from typing import Any
 from . import _history
 from ._errors import UnknownParameter, UnsupportedFeature
 
-__all__ = ["translate_engine_args"]
+__all__ = ["renamed_args", "translate_engine_args"]
 
 logger = logging.getLogger("glm_vllm_compat")
 
@@ -112,6 +112,11 @@ _TRANSLATORS: dict[str, Translator] = {
     "engine_use_ray": _off_by_default,
     "enable_reasoning": _enable_reasoning,
 }
+
+
+def renamed_args() -> frozenset[str]:
+    """Names :func:`translate_engine_args` can translate when the installed release lacks them."""
+    return frozenset(_TRANSLATORS)
 
 
 def _history_range(name: str) -> str | None:

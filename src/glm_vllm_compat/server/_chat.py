@@ -107,6 +107,7 @@ def _tool_choice_controls(state: ServerState, req: ChatCompletionRequest, opened
 
 
 async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> PreparedChat:
+    req = state.with_template_defaults(req)
     model = state.check_model(req.model)
     prompt = _render(state, req)
     opened = prompt_opens_thinking(prompt)

@@ -1,17 +1,32 @@
-"""``glm-vllm-compat serve [MODEL]``: flags follow ``vllm serve``."""
+"""``glm-vllm-compat serve [MODEL] [flags]``: the flags of ``vllm serve``.
+
+Server flags are declared in ``_server_flags``; engine flags are derived from
+the installed release's engine-argument fields (``_flags``). Everything is
+checked here, before vLLM is imported or any weights load.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["build_parser", "main"]
+from .. import _detect, _history
+from .._detect import VllmInfo
+from .._errors import CompatError
+from . import _cpu_defaults, _preflight
+from ._engine_fields import EngineField, installed_fields
+from ._flags import add_engine_flags, engine_kwargs, flag_name
+from ._generation_defaults import GenerationConfigError, generation_defaults
+from ._server_flags import SERVER_FLAGS, add_server_flags, check_server_flags, resolved, server_dest
+
+__all__ = ["StartupError", "build_parser", "main", "prepare"]
 
 API_KEY_ENV = ("GLM_VLLM_COMPAT_API_KEY", "VLLM_API_KEY")
 # Served names of the built-in tiny models (random weights: for trying the API, not for answers).
@@ -22,84 +37,182 @@ TINY_NAMES = {"GlmForCausalLM": "glm-4-tiny", "Glm4ForCausalLM": "glm-4-0414-tin
               "ChatGLMModel": "glm-4-9b-chat-tiny"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+class StartupError(ValueError):
+    """A command-line mistake found before anything loads (one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no 300-flag usage dump
+        raise StartupError(message)
+
+
+def build_parser(fields: Sequence[EngineField]) -> argparse.ArgumentParser:
+    """``serve``'s parser: the server table's flags, then one flag per engine field not owned by the server."""
+    parser = _Parser(
         prog="glm-vllm-compat serve",
-        description="Serve a GLM model over an OpenAI-compatible API on any vLLM release.",
+        description="Serve a GLM model over an OpenAI-compatible API on any vLLM release (the flags of `vllm serve`).",
         allow_abbrev=False,
     )
-    p.add_argument("model", nargs="?", help="local model directory (default: the tiny GLM model, built locally)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--served-model-name", nargs="+", default=None, help="name(s) clients use for the model")
-    p.add_argument("--max-model-len", type=int, default=None)
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--tensor-parallel-size", "-tp", type=int, default=1)
-    p.add_argument("--trust-remote-code", action="store_true")
-    p.add_argument("--enforce-eager", action="store_true", help="disable CUDA graphs / compilation")
-    p.add_argument("--gpu-memory-utilization", type=float, default=None)
-    p.add_argument("--max-num-seqs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--chat-template", default=None, help="a Jinja chat template file, or the template text itself")
-    p.add_argument("--tool-call-parser", default="auto", help="glm4, glm45, glm47 or auto (from the model)")
-    p.add_argument("--reasoning-parser", default="auto", help="glm45, glm47, none or auto (from the model)")
-    p.add_argument("--enable-auto-tool-choice", action="store_true", help="accepted for vllm serve compatibility; auto tool choice always works")
-    p.add_argument("--api-key", default=None, help=f"require this Bearer key (also from ${API_KEY_ENV[0]} or ${API_KEY_ENV[1]})")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    p.add_argument(
-        "--tiny-arch",
-        default="auto",
-        help="architecture of the built-in tiny model when no MODEL is given "
-        "(auto: the newest GLM architecture the installed vLLM supports)",
-    )
-    return p
+    parser.add_argument("model_tag", nargs="?", help="model directory (default: the tiny GLM model, built locally)")
+    taken: set[str] = {"-h", "--help"}
+    add_server_flags(parser, taken)
+    add_engine_flags(parser, fields, {server_dest(f) for f in SERVER_FLAGS}, taken)
+    return parser
 
 
-def _read_template(value: str | None) -> str | None:
-    if value is None:
-        return None
-    path = Path(value)
-    if "{" not in value and path.is_file():
-        return path.read_text(encoding="utf-8")
-    if "{" not in value:
-        raise SystemExit(f"error: --chat-template {value!r} is neither a file nor a template")
-    return value
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """``--max_model_len=1k`` -> ``--max-model-len=1k`` (vLLM takes both); ``--config FILE`` expanded."""
+    out = []
+    for token in argv:
+        if token.startswith("--") and "_" in token.split("=", 1)[0]:
+            name, eq, value = token.partition("=")
+            token = name.replace("_", "-") + eq + value
+        out.append(token)
+    return _expand_config(out)
 
 
-def engine_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The engine arguments the flags ask for (only those actually set)."""
-    out: dict[str, Any] = {"dtype": args.dtype, "tensor_parallel_size": args.tensor_parallel_size}
-    optional = {
-        "max_model_len": args.max_model_len,
-        "gpu_memory_utilization": args.gpu_memory_utilization,
-        "max_num_seqs": args.max_num_seqs,
-        "seed": args.seed,
-    }
-    out.update({k: v for k, v in optional.items() if v is not None})
-    if args.trust_remote_code:
-        out["trust_remote_code"] = True
-    if args.enforce_eager:
-        out["enforce_eager"] = True
-    return out
+def _expand_config(argv: list[str]) -> list[str]:
+    if "--config" not in argv:
+        return argv
+    at = argv.index("--config")
+    if at + 1 >= len(argv):
+        raise StartupError("--config needs a YAML file")
+    import yaml  # type: ignore[import-untyped]
+
+    try:
+        with open(argv[at + 1], encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise StartupError(f"--config {argv[at + 1]!r}: {exc}") from None
+    if not isinstance(data, dict):
+        raise StartupError(f"--config {argv[at + 1]!r} is not a mapping of flag: value")
+    extra: list[str] = []
+    for key, value in data.items():
+        flag = flag_name(str(key))
+        if value is True:
+            extra.append(flag)
+        elif value is False:
+            extra.append("--no-" + flag[2:])
+        elif isinstance(value, list):
+            extra += [flag, *map(str, value)]
+        else:
+            extra += [flag, value if isinstance(value, str) else json.dumps(value)]
+    return extra + argv[:at] + argv[at + 2 :]  # the command line wins over the file
 
 
-def _resolve_model(args: argparse.Namespace) -> str:
-    if args.model:
-        if not Path(args.model).exists():
-            raise SystemExit(f"error: model directory {args.model!r} does not exist (models load from a local path)")
-        return str(args.model)
+def _unknown(token: str, parser: argparse.ArgumentParser, info: VllmInfo) -> StartupError:
+    if not token.startswith("-"):
+        return StartupError(f"unexpected argument {token!r} (only one MODEL may be given)")
+    name = token.split("=", 1)[0]
+    field = name.lstrip("-").replace("-", "_")
+    field = field[3:] if field.startswith("no_") and not _history_span(field) else field
+    known = [o for a in parser._actions for o in a.option_strings]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.75)
+    span = _history_span(field)
+    where = f"{info.distribution} {info.raw_version}"
+    text = f"{name} is not a flag of vLLM {where}" + (f"; releases that have it: {span}" if span else "")
+    return StartupError(text + (f"; close names: {', '.join(close)}" if close else ""))
+
+
+def _history_span(field: str) -> str | None:
+    for table in (_history.ENGINE_ARGS, _history.ASYNC_ENGINE_ARGS):
+        if field in table:
+            return _history.supported_range(table, field)
+    return None
+
+
+def _say(message: str) -> None:
+    print(f"serve: {message}", flush=True)
+
+
+def prepare(
+    argv: Sequence[str], info: VllmInfo | None = None, fields: Sequence[EngineField] | None = None
+) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """Parse and check everything: (server options, engine arguments). Raises ``StartupError``.
+
+    ``fields`` defaults to the installed release's engine-argument fields.
+    """
+    info = info or _detect.detect()
+    fields = fields if fields is not None else installed_fields(info)[0]
+    parser = build_parser(fields)
+    args, rest = parser.parse_known_args(normalize_argv(argv))
+    if rest:
+        raise _unknown(rest[0], parser, info)
+    given = dict(vars(args))
+    try:
+        check_server_flags(given, _say)
+        engine = engine_kwargs(args, fields, info.raw_version, _say)
+    except (ValueError, CompatError) as exc:
+        raise StartupError(str(exc)) from None
+    options = argparse.Namespace(model_tag=getattr(args, "model_tag", None), **resolved(args))
+    _pass_to_engine(given, {f.name for f in fields}, engine)
+    _check_options(options)
+    return options, engine
+
+
+def _pass_to_engine(given: dict[str, Any], installed: set[str], engine: dict[str, Any]) -> None:
+    for flag in SERVER_FLAGS:
+        dest = server_dest(flag)
+        if flag.engine and dest in given and dest in installed:
+            engine[dest] = given[dest]
+
+
+def _check_options(options: argparse.Namespace) -> None:
+    options.generation_defaults = {}
+    if options.model and options.model_tag and options.model != options.model_tag:
+        raise StartupError(f"two models given: {options.model_tag!r} and --model {options.model!r}")
+    options.model = options.model or options.model_tag
+    if options.api_key and len(options.api_key) > 1:
+        raise StartupError(
+            f"--api-key takes one key here, got {len(options.api_key)} values "
+            "(if the last one is the model, put MODEL first or use --model)"
+        )
+    options.api_key = (options.api_key or [None])[0] or next((os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
+    if options.chat_template_content_format == "openai":
+        raise StartupError("--chat-template-content-format openai is not supported: GLM templates take string content")
+    if options.default_chat_template_kwargs is not None and not isinstance(options.default_chat_template_kwargs, dict):
+        raise StartupError("--default-chat-template-kwargs must be a JSON object")
+    try:
+        options.tool_call_parser = _preflight.tool_parser_name(options.tool_call_parser)
+        options.reasoning_parser = _preflight.reasoning_parser_name(options.reasoning_parser)
+        options.chat_template = _preflight.read_chat_template(options.chat_template)
+        if options.model:
+            options.model = _preflight.check_model(options.model)
+            options.generation_defaults = generation_defaults(options.model, options.generation_config, options.override_generation_config)
+    except (_preflight.PreflightError, GenerationConfigError) as exc:
+        raise StartupError(str(exc)) from None
+
+
+def apply_cpu_defaults(info: VllmInfo, engine: dict[str, Any]) -> None:
+    """On the CPU platform, set what the user left unset (printed), or stop on an impossible layout."""
+    if not _cpu_defaults.is_cpu_platform(info, os.environ):
+        return
+    ranks = int(engine.get("tensor_parallel_size", 1)) * int(engine.get("pipeline_parallel_size", 1))
+    try:
+        chosen = _cpu_defaults.cpu_defaults(os.environ, ranks, _cpu_defaults.allowed_cores(), _cpu_defaults.available_memory())
+    except _cpu_defaults.CpuDefaultsError as exc:
+        raise StartupError(str(exc)) from None
+    os.environ.update(chosen)
+    if chosen:
+        _say("CPU platform defaults: " + ", ".join(f"{k}={v}" for k, v in chosen.items()) + " (set them to override)")
+
+
+def _resolve_model(options: argparse.Namespace, engine: dict[str, Any]) -> str:
+    if options.model:
+        return str(options.model)
     from ..testing._tiny_model import build_tiny_model
 
-    if args.tiny_arch == "auto":
-        args.tiny_arch = _newest_supported_arch()
-    print(f"serve: no MODEL given, using the tiny random-weight {args.tiny_arch} built locally", flush=True)
-    path = build_tiny_model(args.tiny_arch, progress=lambda m: print(f"serve: {m}", flush=True))
-    args.enforce_eager = True
-    if args.dtype == "auto":  # random float32 weights; auto would pick bf16 on CPU
-        args.dtype = "float32"
-    if args.tiny_arch == "ChatGLMModel":  # its config class is remote code: the project's own, written with it
-        args.trust_remote_code = True
-    args.served_model_name = args.served_model_name or [TINY_NAMES.get(args.tiny_arch, "glm-tiny")]
+    if options.tiny_arch == "auto":
+        options.tiny_arch = _newest_supported_arch()
+    _say(f"no MODEL given, using the tiny random-weight {options.tiny_arch} built locally")
+    path = build_tiny_model(options.tiny_arch, progress=_say)
+    engine.setdefault("enforce_eager", True)
+    if engine.get("dtype", "auto") == "auto":  # random float32 weights; auto would pick bf16 on CPU
+        engine["dtype"] = "float32"
+    if options.tiny_arch == "ChatGLMModel":  # its config class is remote code: the project's own, written with it
+        engine["trust_remote_code"] = True
+    options.served_model_name = options.served_model_name or [TINY_NAMES.get(options.tiny_arch, "glm-tiny")]
+    options.generation_defaults = generation_defaults(str(path), options.generation_config, options.override_generation_config)
     return str(path)
 
 
@@ -110,18 +223,32 @@ def _newest_supported_arch() -> str:
     return next((a for a in TINY_PREFERENCE if a in supported), TINY_FALLBACK)
 
 
+def _fail(message: str) -> int:
+    print(f"glm-vllm-compat serve: error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    args.api_key = args.api_key or next((os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
-    model = _resolve_model(args)
-    template = _read_template(args.chat_template)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        build_parser(installed_fields(_detect.detect())[0]).print_help()
+        return 0
+    try:
+        info = _detect.detect()
+        options, engine = prepare(argv, info)
+        apply_cpu_defaults(info, engine)
+    except (StartupError, CompatError) as exc:
+        return _fail(str(exc))
+    logging.basicConfig(level=options.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    model = _resolve_model(options, engine)
+    if options.generation_defaults:
+        _say(f"default sampling from the generation config: {options.generation_defaults} (--generation-config vllm: none)")
     from ._quiet import filter_shutdown_noise
     from ._serve import serve
 
-    if args.log_level.lower() != "debug":
+    if options.log_level.lower() != "debug":
         filter_shutdown_noise()
-    return asyncio.run(serve(model, args, template, engine_args(args)))
+    return asyncio.run(serve(model, options, options.chat_template, engine))
 
 
 if __name__ == "__main__":  # pragma: no cover

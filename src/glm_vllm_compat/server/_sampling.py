@@ -1,6 +1,10 @@
 """Request → native SamplingParams, with the server's GLM defaults.
 
-``max_tokens`` unset means "up to the context limit"; the family's stop ids
+The model's generation defaults (``--generation-config``, held in
+``ServerState.generation_defaults``) fill the sampling fields a request
+leaves unset, here and only here. ``max_tokens`` unset means "up to the
+context limit" for chat (capped by the defaults' ``max_new_tokens``) and 16
+for ``/v1/completions``, as in OpenAI's API and vLLM; the family's stop ids
 (read from the tokenizer) are added unless the client asked for
 ``ignore_eos``; a prompt that does not fit is a 400, as in ``vllm serve``.
 """
@@ -14,7 +18,9 @@ from ._errors import APIError
 from ._state import ServerState
 from .protocol import ChatCompletionRequest, CompletionRequest, request_sampling_fields
 
-__all__ = ["build_sampling", "check_prompt_length"]
+__all__ = ["COMPLETION_MAX_TOKENS", "build_sampling", "check_prompt_length"]
+
+COMPLETION_MAX_TOKENS = 16
 
 
 def check_prompt_length(state: ServerState, prompt_len: int, what: str = "messages") -> int:
@@ -33,9 +39,12 @@ def check_prompt_length(state: ServerState, prompt_len: int, what: str = "messag
 
 def _fields(state: ServerState, req: ChatCompletionRequest | CompletionRequest, room: int) -> dict[str, Any]:
     fields = request_sampling_fields(req)
+    for key, value in state.generation_defaults.items():
+        if key != "max_tokens":
+            fields.setdefault(key, value)
     wanted = fields.get("max_tokens")
     if wanted is None:
-        fields["max_tokens"] = room
+        fields["max_tokens"] = _default_max_tokens(state, req, room)
     elif wanted > room:
         raise APIError(
             400,
@@ -49,6 +58,12 @@ def _fields(state: ServerState, req: ChatCompletionRequest | CompletionRequest, 
         stops = list(fields.get("stop_token_ids") or [])
         fields["stop_token_ids"] = stops + [t for t in state.engine.stop_token_ids if t not in stops]
     return fields
+
+
+def _default_max_tokens(state: ServerState, req: ChatCompletionRequest | CompletionRequest, room: int) -> int:
+    if isinstance(req, CompletionRequest):
+        return min(COMPLETION_MAX_TOKENS, room)
+    return min(room, int(state.generation_defaults.get("max_tokens", room)))
 
 
 def build_sampling(

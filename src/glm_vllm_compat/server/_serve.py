@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import time
@@ -15,7 +16,7 @@ from ._reasoning import default_reasoning_parser, get_reasoning_parser
 from ._state import ServerState
 from .tool_parsers import auto_tool_parser, get_tool_parser
 
-__all__ = ["choose_parsers", "serve"]
+__all__ = ["choose_parsers", "engine_failure", "reap_children", "serve", "uvicorn_config", "with_cors"]
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -29,6 +30,69 @@ def choose_parsers(tool: str, reasoning: str, architectures: list[str], template
     return family, chosen
 
 
+def engine_failure(exc: BaseException) -> str:
+    """The innermost cause of an engine-build failure, in one line."""
+    seen: list[BaseException] = [exc]
+    while (nxt := seen[-1].__cause__ or seen[-1].__context__) is not None and nxt not in seen:
+        seen.append(nxt)
+    root = seen[-1]
+    text = " ".join(str(root).split()) or type(root).__name__
+    head = "vLLM could not build the engine"
+    return f"{head}: {type(root).__name__}: {text}" if root is not exc else f"{head}: {text}"
+
+
+def reap_children(timeout: float = 10.0) -> None:
+    """Stop any engine process a failed start left behind (vLLM usually stops them itself)."""
+    try:
+        import psutil  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - a vLLM dependency
+        return
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def uvicorn_config(app: Any, args: argparse.Namespace) -> Any:
+    """uvicorn settings from vLLM's server flags."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        uds=args.uds,
+        root_path=args.root_path or "",
+        log_level=args.uvicorn_log_level,
+        access_log=not args.disable_uvicorn_access_log,
+        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=args.ssl_certfile,
+        ssl_ca_certs=args.ssl_ca_certs,
+        ssl_cert_reqs=args.ssl_cert_reqs,
+        ssl_ciphers=args.ssl_ciphers or "TLSv1",
+        h11_max_incomplete_event_size=args.h11_max_incomplete_event_size,
+    )
+
+
+def with_cors(app: Any, args: argparse.Namespace) -> Any:
+    """CORS headers as ``vllm serve`` sends them, when ``--allowed-origins`` names any origin."""
+    if not args.allowed_origins:
+        return app
+    from starlette.middleware.cors import CORSMiddleware
+
+    return CORSMiddleware(
+        app,
+        allow_origins=args.allowed_origins,
+        allow_methods=args.allowed_methods,
+        allow_headers=args.allowed_headers,
+        allow_credentials=args.allow_credentials,
+    )
+
+
 def _say(message: str) -> None:
     print(f"serve: {message}", flush=True)
 
@@ -40,9 +104,18 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
     names = args.served_model_name or [model]
     engine = await ServerEngine.create(model, names, template, engine_args)
     _say(f"engine ready in {time.monotonic() - started:.1f}s (max_model_len {engine.max_model_len})")
-    family, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, list(engine.architectures), engine.chat_template)
+    try:
+        family, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, list(engine.architectures), engine.chat_template)
+    except KeyError:
+        engine.shutdown()  # no engine left for garbage collection at exit
+        raise
     _say(f"tool-call parser {family}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
-    return ServerState(engine, family, family, reasoning, api_key=args.api_key, vllm=info)
+    defaults = dict(getattr(args, "generation_defaults", None) or {})
+    template_defaults = dict(getattr(args, "default_chat_template_kwargs", None) or {})
+    return ServerState(
+        engine, family, family, reasoning, api_key=args.api_key, vllm=info,
+        generation_defaults=defaults, default_chat_template_kwargs=template_defaults,
+    )
 
 
 async def serve(model: str, args: argparse.Namespace, template: str | None, engine_args: dict[str, Any]) -> int:
@@ -53,11 +126,18 @@ async def serve(model: str, args: argparse.Namespace, template: str | None, engi
     except KeyError as exc:
         _say(f"error: {exc.args[0]}")
         return 2
+    except Exception as exc:  # the engine could not be built: its root cause, not three tracebacks
+        _say(f"error: {engine_failure(exc)}")
+        logger.debug("engine build failed", exc_info=True)
+        if args.log_level != "debug":
+            _say("(--log-level debug shows the full traceback)")
+        reap_children()
+        return 1
     gc.collect()
     gc.freeze()  # start-up objects (vLLM, torch) never need collecting: shorter GC pauses while serving
-    config = uvicorn.Config(create_app(state), host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level == "debug")
-    server = uvicorn.Server(config)
-    _say(f"listening on http://{args.host}:{args.port}/v1 (Ctrl+C to stop)")
+    server = uvicorn.Server(uvicorn_config(with_cors(create_app(state), args), args))
+    where = f"unix:{args.uds}" if args.uds else f"{'https' if args.ssl_certfile else 'http'}://{args.host}:{args.port}{args.root_path or ''}/v1"
+    _say(f"listening on {where} (Ctrl+C to stop)")
     try:
         await server.serve()
     finally:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeVar
 
 from .._detect import VllmInfo
 from ._engine import ServerEngine
 from ._errors import APIError
+from .protocol import ChatCompletionRequest
 
 __all__ = ["ServerState"]
+
+R = TypeVar("R", bound=ChatCompletionRequest)
 
 
 @dataclasses.dataclass
@@ -21,6 +24,17 @@ class ServerState:
     reasoning_parser: str
     api_key: str | None = None
     vllm: VllmInfo | None = None
+    generation_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Sampling defaults from the model's generation config (``--generation-config``)."""
+    default_chat_template_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``--default-chat-template-kwargs``: what a request's ``chat_template_kwargs`` leave unset."""
+
+    def with_template_defaults(self, req: R) -> R:
+        """``req`` with the server's default ``chat_template_kwargs`` under its own."""
+        if not self.default_chat_template_kwargs:
+            return req
+        merged = {**self.default_chat_template_kwargs, **(req.chat_template_kwargs or {})}
+        return req.model_copy(update={"chat_template_kwargs": merged})
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def check_model(self, name: str | None) -> str:

@@ -1,0 +1,1 @@
+"""Module paths mirroring vLLM's, for command lines written as ``python -m vllm.entrypoints...``."""

@@ -1,0 +1,1 @@
+"""``python -m glm_vllm_compat.entrypoints.openai.api_server``: see :mod:`.api_server`."""

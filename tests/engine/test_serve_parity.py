@@ -1,0 +1,101 @@
+"""Parity with the installed release's own ``vllm serve`` argument parser.
+
+Every option of vLLM's parser (built with its own ``make_arg_parser`` and
+``FlexibleArgumentParser`` from the live import) must be accepted by
+``glm-vllm-compat serve`` with the same shape (no value / one value / several
+values); the options the server deliberately refuses or ignores must be in
+docs/serve.md's exceptions table. Runs on every installed line (0.32, and 0.8.5
+on the V0 tier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import pytest
+
+from glm_vllm_compat import _detect
+from glm_vllm_compat.server._cli import build_parser
+from glm_vllm_compat.server._engine_fields import installed_fields
+from glm_vllm_compat.server._server_flags import NOOP, REFUSED, SERVER_FLAGS
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "serve.md"
+
+
+def _vllm_serve_parser() -> argparse.ArgumentParser:
+    """``vllm serve``'s parser, from the module that implements the subcommand (older: the OpenAI server's)."""
+    for name in ("vllm.entrypoints.cli.serve", "vllm.entrypoints.openai.cli_args"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        make = getattr(module, "make_arg_parser", None)
+        flexible = getattr(module, "FlexibleArgumentParser", None) or getattr(importlib.import_module("vllm.utils"), "FlexibleArgumentParser")
+        if make is not None:
+            return make(flexible(prog="vllm serve"))  # type: ignore[no-any-return]
+    pytest.fail("cannot find vLLM's make_arg_parser")
+
+
+@pytest.fixture(scope="module")
+def parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    return _vllm_serve_parser(), build_parser(installed_fields(_detect.detect())[0])
+
+
+def _shape(action: argparse.Action) -> str:
+    if action.nargs == 0:
+        return "no value"
+    return "several values" if action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction) else "one value"
+
+
+def _compatible(theirs: str, ours: str) -> bool:
+    """Ours takes what theirs takes (several values include one: 0.8.5's one --api-key, 0.32's several)."""
+    return theirs == ours or (theirs, ours) == ("one value", "several values")
+
+
+def _ours(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {option: action for action in parser._actions for option in action.option_strings}
+
+
+def test_every_vllm_serve_option_is_accepted(parsers: tuple[argparse.ArgumentParser, argparse.ArgumentParser]) -> None:
+    theirs, ours = parsers
+    known = _ours(ours)
+    options = [o for a in theirs._actions for o in a.option_strings]
+    assert len(options) > 50  # a real parser, not an empty one
+    missing = [o for o in options if o not in known]
+    assert missing == [], f"vLLM {_detect.detect().raw_version} `vllm serve` options serve lacks: {missing}"
+
+
+def test_same_value_shape(parsers: tuple[argparse.ArgumentParser, argparse.ArgumentParser]) -> None:
+    theirs, ours = parsers
+    known = _ours(ours)
+    refused = {n for f in SERVER_FLAGS if f.use == REFUSED for n in f.names}
+    wrong = [
+        (a.option_strings[0], _shape(a), _shape(known[a.option_strings[0]]))
+        for a in theirs._actions
+        if a.option_strings and a.option_strings[0] in known and a.option_strings[0] not in refused | {"-h"}
+        and not _compatible(_shape(a), _shape(known[a.option_strings[0]]))
+    ]
+    assert wrong == []
+
+
+def test_choices_parse(parsers: tuple[argparse.ArgumentParser, argparse.ArgumentParser]) -> None:
+    """Each value vLLM lists as a choice is accepted (or refused with a reason, never 'invalid choice')."""
+    theirs, ours = parsers
+    refused = {n for f in SERVER_FLAGS if f.use == REFUSED for n in f.names}
+    for action in theirs._actions:
+        if not action.option_strings or not action.choices or action.nargs == 0 or action.option_strings[0] in refused:
+            continue
+        for choice in list(action.choices)[:6]:
+            if choice is None:
+                continue
+            ours.parse_known_args([action.option_strings[0], str(choice)])
+
+
+def test_exceptions_are_documented(parsers: tuple[argparse.ArgumentParser, argparse.ArgumentParser]) -> None:
+    theirs, _ = parsers
+    text = DOCS.read_text(encoding="utf-8")
+    options = {o for a in theirs._actions for o in a.option_strings}
+    undocumented = [f.names[0] for f in SERVER_FLAGS if f.use in (REFUSED, NOOP) and f.names[0] in options and f"`{f.names[0]}`" not in text]
+    assert undocumented == []

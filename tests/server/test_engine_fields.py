@@ -1,0 +1,64 @@
+"""Where ``serve``'s engine flags come from: the installed source, the live class, the recorded surface."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from glm_vllm_compat import _detect
+from glm_vllm_compat.server._engine_fields import installed_fields, live_fields, recorded_fields, source_fields
+
+SOURCE = '''
+from dataclasses import dataclass
+@dataclass
+class EngineArgs:
+    model: str = "m"
+    max_model_len: Optional[int] = None
+    _private: int = 0
+    kind: ClassVar[str] = "x"
+    def method(self) -> None: ...
+@dataclass
+class AsyncEngineArgs(EngineArgs):
+    disable_log_requests: bool = False
+'''
+
+
+def test_source_fields(tmp_path: Path) -> None:
+    path = tmp_path / "arg_utils.py"
+    path.write_text(SOURCE)
+    fields = source_fields(path)
+    assert fields is not None
+    assert [(f.name, f.annotation) for f in fields] == [("model", "str"), ("max_model_len", "Optional[int]"), ("disable_log_requests", "bool")]
+
+
+@pytest.mark.parametrize("text", ["class Other: pass", "class EngineArgs(Base):\n x: int\nclass AsyncEngineArgs(EngineArgs):\n y: int", "def ("])
+def test_source_fields_gives_up(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "arg_utils.py"
+    path.write_text(text)
+    assert source_fields(path) is None
+
+
+@pytest.mark.parametrize("version", ["0.4.0", "0.8.5", "0.32.0"])
+def test_recorded_fields(version: str) -> None:
+    fields = recorded_fields(version)
+    assert fields and {"model", "tensor_parallel_size", "max_model_len"} <= {f.name for f in fields}
+
+
+def test_recorded_fields_absent() -> None:
+    assert recorded_fields("0.0.1") is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs an installed vLLM")
+def test_installed_source_matches_live_and_recorded() -> None:
+    """The three sources agree on the installed release (the source is what the CLI reads)."""
+    info = _detect.detect()
+    fields, source = installed_fields(info)
+    assert source in ("source", "live")
+    names = {f.name for f in fields}
+    live = live_fields()
+    assert live is not None and names == {f.name for f in live}
+    recorded = recorded_fields(info.raw_version)
+    if recorded is not None:
+        assert names == {f.name for f in recorded}
