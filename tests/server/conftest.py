@@ -19,7 +19,7 @@ from glm_vllm_compat.server._app import create_app  # noqa: E402
 from glm_vllm_compat.server._engine import ServerEngine, glm_stop_token_ids  # noqa: E402
 from glm_vllm_compat.server._state import ServerState  # noqa: E402
 from glm_vllm_compat.testing import build_tiny_model  # noqa: E402
-from glm_vllm_compat.testing._replay import ReplayEngine  # noqa: E402
+from glm_vllm_compat.testing._replay import ReplayEngine, ReplayScript  # noqa: E402
 
 FAMILY_MODELS = {
     "glm4": ("Glm4ForCausalLM", "glm4", "none"),
@@ -33,6 +33,9 @@ MAX_MODEL_LEN = 512
 def tokenizers() -> dict[str, Any]:
     from transformers import AutoTokenizer
 
+    from glm_vllm_compat._live import live
+
+    live()  # import vLLM once up front: the first request must not pay for it (tests use short timeouts)
     out = {}
     for family, (arch, template, _) in FAMILY_MODELS.items():
         out[family] = AutoTokenizer.from_pretrained(str(build_tiny_model(arch, family=template)))
@@ -122,5 +125,6 @@ def _clean_engine(request: pytest.FixtureRequest) -> None:
         if name in request.fixturenames:
             live: LiveServer = request.getfixturevalue(name)
             live.engine.scripts.clear()
+            live.engine.last_script = ReplayScript(["Hello", "!"])
             live.engine.requests.clear()
             live.engine.aborted.clear()

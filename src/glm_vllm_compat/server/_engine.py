@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from .. import _engine, _generate
+from ._errors import EngineRequestFailed
 
 __all__ = ["ServerEngine", "glm_stop_token_ids"]
+
+OFF_LOOP_CHARS = 16 * 1024
+"""Texts (and id lists) longer than this are tokenized in a worker thread."""
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -36,6 +40,8 @@ class ServerEngine:
     architectures: Sequence[str]
     chat_template: str | None
     stop_token_ids: Sequence[int]
+    max_logprobs: int = 20
+    """The engine's ``max_logprobs`` (-1: no limit)."""
 
     @classmethod
     async def create(
@@ -54,6 +60,7 @@ class ServerEngine:
             architectures=list(getattr(config.hf_config, "architectures", None) or []),
             chat_template=template,
             stop_token_ids=glm_stop_token_ids(tokenizer),
+            max_logprobs=int(getattr(config, "max_logprobs", 20) or 20),
         )
 
     def encode(self, text: str) -> list[int]:
@@ -63,23 +70,62 @@ class ServerEngine:
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(ids)))
 
+    @property
+    def vocab_size(self) -> int:
+        """Token ids the tokenizer knows (added tokens included): valid ids are below it."""
+        return len(self.tokenizer)
+
+    async def encode_async(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        """:meth:`encode` (or with special tokens), off the event loop for long texts."""
+
+        def run() -> list[int]:
+            return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+
+        return await asyncio.to_thread(run) if len(text) > OFF_LOOP_CHARS else run()
+
+    async def decode_async(self, ids: Sequence[int]) -> str:
+        """:meth:`decode`, off the event loop for long id lists."""
+        return await asyncio.to_thread(self.decode, ids) if len(ids) > OFF_LOOP_CHARS // 4 else self.decode(ids)
+
     def special_tokens(self) -> dict[str, Any]:
         """bos/eos/... strings for templates that reference them."""
         names = ("bos_token", "eos_token", "unk_token", "pad_token")
         return {n: getattr(self.tokenizer, n, None) for n in names}
 
-    async def stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncIterator[Any]:
-        """RequestOutputs for one request; the request is aborted if the consumer stops early."""
+    async def stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncGenerator[Any, None]:
+        """RequestOutputs for one request; the request is aborted if the consumer stops early.
+
+        A request the engine ends with ``finish_reason`` ``error`` or ``abort``
+        (which the server never asked for) raises :class:`EngineRequestFailed`
+        instead of passing for an empty answer.
+        """
         finished = False
         try:
             async for output in _generate.generate(
                 self.engine, {"prompt_token_ids": prompt_ids}, sampling, request_id=request_id
             ):
                 finished = bool(output.finished)
+                _check_failed(output, sampling)
                 yield output
         finally:
             if not finished:
                 await self.abort(request_id)
+
+    async def open_stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncGenerator[Any, None]:
+        """:meth:`stream`, started: the engine accepted the request and produced its first output.
+
+        Whatever the engine rejects (validation in vLLM, any line) raises here,
+        before a response has begun, so it can still be a 4xx.
+        """
+        outputs = self.stream(prompt_ids, sampling, request_id)
+        try:
+            first = await outputs.__anext__()
+        except StopAsyncIteration:
+            return _empty()
+        except BaseException:
+            await outputs.aclose()
+            raise
+        return _chain(first, outputs)
 
     async def abort(self, request_id: str) -> None:
         try:
@@ -90,12 +136,46 @@ class ServerEngine:
     def unfinished_requests(self) -> int:
         return _engine.num_unfinished_requests(self.engine)
 
+    def request_counts(self) -> dict[str, int]:
+        """API-side unfinished and engine-side running/waiting request counts (-1: unknown)."""
+        return _engine.request_counts(self.engine)
+
     @property
     def healthy(self) -> bool:
         return not bool(getattr(self.engine, "errored", False))
 
     def shutdown(self) -> None:
         _engine.shutdown(self.engine)
+
+
+async def _empty() -> AsyncGenerator[Any, None]:
+    return
+    yield  # pragma: no cover
+
+
+async def _chain(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    try:
+        yield first
+        async for output in rest:
+            yield output
+    finally:
+        await rest.aclose()
+
+
+def _check_failed(output: Any, sampling: Any) -> None:
+    for completion in output.outputs:
+        reason = completion.finish_reason
+        if reason not in ("error", "abort"):
+            continue
+        constrained = getattr(sampling, "structured_outputs", None) or getattr(sampling, "guided_decoding", None)
+        if constrained is not None and not completion.text:
+            raise EngineRequestFailed(
+                f"the engine could not run the structured-output constraint (finish_reason {reason!r}); "
+                "check the schema, regex or grammar",
+                client_fault=True,
+                param="response_format",
+            )
+        raise EngineRequestFailed(f"the engine ended the request with finish_reason {reason!r}")
 
 
 def _tokenizer_template(tokenizer: Any) -> str | None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import logging
+
 from .._detect import VllmInfo
+from ._body import DEFAULT_MAX_BODY_BYTES
 from ._engine import ServerEngine
 from ._errors import APIError
 
 __all__ = ["ServerState"]
+
+logger = logging.getLogger("glm_vllm_compat.server")
 
 
 @dataclasses.dataclass
@@ -22,6 +27,18 @@ class ServerState:
     api_key: str | None = None
     vllm: VllmInfo | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    max_request_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Larger bodies get 413 (``--max-request-body-bytes``; 0: no cap)."""
+    shutdown_timeout: float = 0.0
+    """Seconds in-flight requests may run on after SIGTERM/Ctrl+C before they are aborted (``--shutdown-timeout``)."""
+    _warned_fields: set[str] = dataclasses.field(default_factory=set)
+
+    def warn_unknown_fields(self, names: Any) -> None:
+        """Log each unknown request field once per server (as ``vllm serve`` logs ignored fields)."""
+        new = sorted(set(names) - self._warned_fields)
+        if new:
+            self._warned_fields.update(new)
+            logger.warning("The following fields were present in the request but ignored: %s", ", ".join(new))
 
     def check_model(self, name: str | None) -> str:
         """The served name to answer with; 404 for a name this server does not serve."""
