@@ -49,7 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="architecture of the built-in tiny model when no MODEL is given "
         "(auto: the newest GLM architecture the installed vLLM supports)",
     )
+    add_hardening_options(p)
     return p
+
+
+def add_hardening_options(p: argparse.ArgumentParser) -> None:
+    """Request-size and shutdown limits (server options, not engine arguments)."""
+    from ._body import DEFAULT_MAX_BODY_BYTES
+
+    p.add_argument(
+        "--max-request-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"larger request bodies are refused with 413 (default {DEFAULT_MAX_BODY_BYTES}; 0: no limit)",
+    )
+    if "--shutdown-timeout" not in p._option_string_actions:  # vLLM >= 0.32 has it as an engine argument
+        p.add_argument(
+            "--shutdown-timeout",
+            type=float,
+            default=0,
+            help="seconds in-flight requests may run on after SIGTERM/Ctrl+C before they are aborted "
+            "(default 0: abort at once, as vllm serve)",
+        )
 
 
 def _read_template(value: str | None) -> str | None:
@@ -112,8 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = _resolve_model(args)
     template = _read_template(args.chat_template)
     from ._serve import serve
+    from ._shutdown import interrupt_on_sigterm, reap_children
 
-    return asyncio.run(serve(model, args, template, engine_args(args)))
+    interrupt_on_sigterm()  # start-up included: SIGTERM stops like Ctrl+C (uvicorn takes over while serving)
+    try:
+        return asyncio.run(serve(model, args, template, engine_args(args)))
+    except KeyboardInterrupt:
+        print("serve: interrupted", flush=True)
+        return 130
+    finally:
+        reap_children()
 
 
 if __name__ == "__main__":  # pragma: no cover

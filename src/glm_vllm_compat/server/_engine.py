@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from .. import _engine, _generate
-from ._errors import EngineRequestFailed
+from ._errors import APIError, EngineRequestFailed
 
 __all__ = ["ServerEngine", "glm_stop_token_ids"]
 
@@ -42,12 +43,14 @@ class ServerEngine:
     stop_token_ids: Sequence[int]
     max_logprobs: int = 20
     """The engine's ``max_logprobs`` (-1: no limit)."""
+    _active: set[str] = dataclasses.field(default_factory=set, init=False, repr=False)
+    _closing: str | None = dataclasses.field(default=None, init=False, repr=False)
 
     @classmethod
     async def create(
         cls, model: str, served_names: Sequence[str], chat_template: str | None, engine_args: dict[str, Any]
     ) -> ServerEngine:
-        engine = await asyncio.to_thread(_engine.build_async_engine, model, **engine_args)
+        engine = await _in_daemon_thread(lambda: _engine.build_async_engine(model, **engine_args))
         tokenizer = await _engine.get_tokenizer(engine)
         config = await _engine.get_model_config(engine)
         template = chat_template or _tokenizer_template(tokenizer)
@@ -100,16 +103,34 @@ class ServerEngine:
         instead of passing for an empty answer.
         """
         finished = False
+        self._active.add(request_id)
         try:
             async for output in _generate.generate(
                 self.engine, {"prompt_token_ids": prompt_ids}, sampling, request_id=request_id
             ):
+                self._check_closing()
                 finished = bool(output.finished)
                 _check_failed(output, sampling)
                 yield output
+            self._check_closing()
         finally:
-            if not finished:
+            mine = request_id in self._active  # not already aborted by abort_all()
+            self._active.discard(request_id)
+            if not finished and mine:
                 await self.abort(request_id)
+
+    def _check_closing(self) -> None:
+        if self._closing is not None:
+            raise APIError(503, f"{self._closing}; the request was aborted", code="server_shutting_down")
+
+    async def abort_all(self, reason: str) -> int:
+        """Abort every request in flight (server shutdown); their streams raise a 503 error."""
+        self._closing = reason
+        active = list(self._active)
+        self._active.clear()
+        for request_id in active:
+            await self.abort(request_id)
+        return len(active)
 
     async def open_stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncGenerator[Any, None]:
         """:meth:`stream`, started: the engine accepted the request and produced its first output.
@@ -146,6 +167,32 @@ class ServerEngine:
 
     def shutdown(self) -> None:
         _engine.shutdown(self.engine)
+
+
+async def _in_daemon_thread(build: Any) -> Any:
+    """``build()`` in a daemon thread: an interrupted start-up does not wait for it to finish."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = build()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=run, name="glm-vllm-compat-engine-build", daemon=True).start()
+    return await future
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 async def _empty() -> AsyncGenerator[Any, None]:

@@ -12,6 +12,7 @@ from .. import _detect
 from ._app import create_app
 from ._engine import ServerEngine
 from ._reasoning import default_reasoning_parser, get_reasoning_parser
+from ._shutdown import BoundedServer
 from ._state import ServerState
 from .tool_parsers import auto_tool_parser, get_tool_parser
 
@@ -42,7 +43,10 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
     _say(f"engine ready in {time.monotonic() - started:.1f}s (max_model_len {engine.max_model_len})")
     family, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, list(engine.architectures), engine.chat_template)
     _say(f"tool-call parser {family}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
-    return ServerState(engine, family, family, reasoning, api_key=args.api_key, vllm=info)
+    state = ServerState(engine, family, family, reasoning, api_key=args.api_key, vllm=info)
+    state.max_request_body_bytes = int(getattr(args, "max_request_body_bytes", state.max_request_body_bytes))
+    state.shutdown_timeout = float(getattr(args, "shutdown_timeout", None) or 0)
+    return state
 
 
 async def serve(model: str, args: argparse.Namespace, template: str | None, engine_args: dict[str, Any]) -> int:
@@ -56,7 +60,7 @@ async def serve(model: str, args: argparse.Namespace, template: str | None, engi
     gc.collect()
     gc.freeze()  # start-up objects (vLLM, torch) never need collecting: shorter GC pauses while serving
     config = uvicorn.Config(create_app(state), host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level == "debug")
-    server = uvicorn.Server(config)
+    server = BoundedServer(config, state)
     _say(f"listening on http://{args.host}:{args.port}/v1 (Ctrl+C to stop)")
     try:
         await server.serve()
