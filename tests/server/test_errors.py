@@ -341,3 +341,85 @@ def test_two_authorization_headers_are_refused(keyed: LiveServer) -> None:
         headers = [("Authorization", value) for value in pair]
         response = httpx.get(keyed.url + "/v1/models", headers=headers)
         assert response.status_code == 401 and "More than one" in response.json()["error"]["message"]
+
+
+# vLLM's error classes on the lines that have them, rebuilt by name and base
+# (vllm/exceptions.py 0.32: VLLMError(Exception) -> VLLMClientError / VLLMServerError).
+class VLLMError(Exception):
+    pass
+
+
+class VLLMClientError(VLLMError):
+    pass
+
+
+class VLLMNotFoundError(VLLMClientError):
+    pass
+
+
+class VLLMUnprocessableEntityError(VLLMClientError):
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class GracefulHTTPError(VLLMError):
+    def __init__(self, message: str, http_status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+
+
+class QueueOverflowError(GracefulHTTPError):
+    def __init__(self) -> None:
+        super().__init__("The engine is currently busy", 503)
+
+
+class EngineDeadError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "param"),
+    [
+        (VLLMValidationError("bad logprobs", parameter="logprobs", value=50), 400, "logprobs"),
+        (VLLMUnprocessableEntityError("bad image", parameter="messages"), 400, "messages"),
+        (VLLMClientError("client"), 400, None),
+        (VLLMNotFoundError("no lora"), 404, None),
+        (QueueOverflowError(), 503, None),
+        (EngineDeadError("dead"), 503, None),
+        (RuntimeError("boom"), 500, None),
+    ],
+)
+def test_vllm_error_classes_of_every_line(exc: Exception, status: int, param: str | None) -> None:
+    from glm_vllm_compat.server._errors import from_exception
+
+    error = from_exception(exc)
+    assert (error.status, error.param) == (status, param)
+
+
+def test_param_of_a_wrapped_vllm_rejection() -> None:
+    """The adapter wraps SamplingParams' rejection (InvalidParameter ... from VLLMValidationError): param kept."""
+    from glm_vllm_compat._errors import InvalidParameter
+    from glm_vllm_compat.server._errors import from_exception
+
+    try:
+        try:
+            raise VLLMValidationError("min_tokens must be <= max_tokens", parameter="min_tokens")
+        except VLLMValidationError as exc:
+            raise InvalidParameter("vLLM 0.32.0 rejected the sampling parameters") from exc
+    except InvalidParameter as wrapped:
+        error = from_exception(wrapped)
+    assert (error.status, error.param) == (400, "min_tokens")
+
+
+def test_logit_bias_on_a_release_without_it_is_a_clear_400(glm45: LiveServer, tmp_path: Any) -> None:
+    with fake_vllm.installed("0.5.5", tmp_path):
+        import glm_vllm_compat
+
+        glm_vllm_compat.reset()
+        try:
+            error = _error(_post(glm45, {"model": MODEL, "messages": USER, "logit_bias": {"5": 1}}), 400)
+            assert error["param"] == "logit_bias" and "0.6.3" in error["message"] and "0.5.5" in error["message"]
+        finally:
+            glm_vllm_compat.reset()
