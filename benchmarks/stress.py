@@ -122,6 +122,10 @@ class Figures:
     big_request_mb: float = 0.0
     big_request_status: int = 0
     health_max_latency_s: float = -1.0
+    stream_failures: list[str] = field(default_factory=list)
+    """Why streams did not end cleanly with [DONE] (first few)."""
+    transport_errors: int = 0
+    """Bad requests whose connection failed twice (client-side keep-alive races; not a server answer)."""
     samples_5xx: list[str] = field(default_factory=list)
 
 
@@ -135,7 +139,14 @@ def _stream_errors(text: str) -> int:
 
 
 async def _one_bad(client: httpx.AsyncClient, path: str, body: bytes, figures: Figures) -> None:
-    response = await client.post(path, content=body, headers={"content-type": "application/json"})
+    for attempt in range(2):
+        try:
+            response = await client.post(path, content=body, headers={"content-type": "application/json"})
+            break
+        except httpx.TransportError:
+            if attempt:
+                figures.transport_errors += 1
+                return
     status = response.status_code
     figures.status_counts[str(status)] = figures.status_counts.get(str(status), 0) + 1
     if status >= 500:
@@ -203,17 +214,25 @@ async def _disconnect_phase(client: httpx.AsyncClient, streams: int, plain: int,
     figures.engine_running_after_disconnects = await _metric(client, "num_requests_running")
 
 
-async def _full_stream(client: httpx.AsyncClient) -> bool:
+async def _full_stream(client: httpx.AsyncClient) -> str | None:
+    """``None`` for a stream that ended with ``[DONE]`` and no error event, else what went wrong."""
     body = {"messages": USER, "max_tokens": 16, "stream": True}
     async with client.stream("POST", "/v1/chat/completions", json=body) as response:
         lines = [line async for line in response.aiter_lines() if line.startswith("data: ")]
-    return bool(lines) and lines[-1] == "data: [DONE]" and not any('"error"' in line for line in lines)
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}"
+    errors = [line for line in lines if '"error"' in line]
+    if errors or not lines or lines[-1] != "data: [DONE]":
+        return (errors or lines or ["no events"])[-1][:200]
+    return None
 
 
 async def _concurrent_phase(client: httpx.AsyncClient, count: int, figures: Figures) -> None:
     results = await asyncio.gather(*(_full_stream(client) for _ in range(count)), return_exceptions=True)
     figures.concurrent_streams = count
-    figures.streams_done = sum(1 for r in results if r is True)
+    figures.streams_done = sum(1 for r in results if r is None)
+    failures = [r if isinstance(r, str) else f"{type(r).__name__}: {r}" for r in results if r is not None]
+    figures.stream_failures = failures[:5]
 
 
 async def _big_phase(client: httpx.AsyncClient, megabytes: float, figures: Figures) -> None:
@@ -257,6 +276,8 @@ def _report(figures: Figures) -> str:
         ("concurrent streams ending with [DONE]", f"{figures.streams_done}/{figures.concurrent_streams}"),
         (f"/health worst latency beside a {figures.big_request_mb} MB request (status {figures.big_request_status})", f"{figures.health_max_latency_s} s"),
         ("status counts (bad requests)", json.dumps(dict(sorted(figures.status_counts.items())))),
+        ("connection errors (after one retry)", figures.transport_errors),
+        ("stream failures (first 5)", "; ".join(figures.stream_failures) or "none"),
     ]
     return "\n".join(f"{name:<72} {value}" for name, value in rows)
 

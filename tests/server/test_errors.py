@@ -208,6 +208,7 @@ HUGE_OR_ODD: list[tuple[str, dict[str, Any], str]] = [
     ("/v1/chat/completions", {"model": MODEL, "messages": USER, "top_k": 2**63}, "top_k"),
     ("/v1/chat/completions", {"model": MODEL, "messages": USER, "seed": 2**64}, "seed"),
     ("/v1/chat/completions", {"model": MODEL, "messages": USER, "n": 2**40}, "n"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "n": 129}, "n"),
     ("/v1/chat/completions", {"model": MODEL, "messages": USER, "logprobs": True, "top_logprobs": 21}, "top_logprobs"),
     ("/v1/chat/completions", {"model": MODEL, "messages": USER, "logprobs": True, "top_logprobs": -1}, "top_logprobs"),
     ("/v1/chat/completions", {"model": MODEL, "messages": USER, "stop_token_ids": [10**6]}, "stop_token_ids[0]"),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from .._version import __version__
@@ -94,7 +94,7 @@ def guarded(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         try:
             return await handler(request)
-        except ClientGone:
+        except (ClientGone, ClientDisconnect):
             return Response(status_code=499)  # never sent: nobody is listening
         except Exception as exc:
             return error_response(exc)

@@ -83,6 +83,8 @@ _INT32_MAX = 2**31 - 1
 MAX_TOKEN_ID = 2**32 - 1
 """No tokenizer has more ids; larger ones would overflow the engine's integer types."""
 MAX_LOGIT_BIAS = 100.0
+MAX_N = 128
+"""OpenAI's limit on ``n``; every choice costs a parser pipeline and engine sequences."""
 
 
 def max_stop_strings() -> int:
@@ -505,7 +507,7 @@ _RANGE_CHECKS: Tuple[Tuple[str, Any, str], ...] = (
     ("frequency_penalty", lambda v: -2 <= v <= 2, "frequency_penalty must be in [-2, 2], got {v}"),
     ("repetition_penalty", lambda v: v > 0, "repetition_penalty must be > 0, got {v}"),
     ("top_k", lambda v: -1 <= v <= _INT32_MAX, "top_k must be -1 or 0 (disabled) or a positive integer below 2**31, got {v}"),
-    ("n", lambda v: v <= _INT32_MAX, "n is too large: {v}"),
+    ("n", lambda v: v <= MAX_N, "n must be at most 128 (as in OpenAI's API), got {v}"),
     ("max_tokens", lambda v: v <= _INT32_MAX, "max_tokens is too large: {v}"),
     ("max_completion_tokens", lambda v: v <= _INT32_MAX, "max_completion_tokens is too large: {v}"),
     ("min_tokens", lambda v: v <= _INT32_MAX, "min_tokens is too large: {v}"),
