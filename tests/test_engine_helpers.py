@@ -67,3 +67,38 @@ def test_get_model_config_sync_attribute_or_async_method() -> None:
 
     assert asyncio.run(_engine.get_model_config(SimpleNamespace(model_config=config))) is config
     assert asyncio.run(_engine.get_model_config(V0())) is config
+
+
+class V0Engine:
+    """V0 AsyncLLMEngine: schedulers (one per virtual engine) live in the API process."""
+
+    def __init__(self) -> None:
+        scheduler = SimpleNamespace(running=[1, 2], waiting=[3], swapped=[4])
+        self.engine = SimpleNamespace(scheduler=[scheduler, SimpleNamespace(running=[5], waiting=[], swapped=[])], get_num_unfinished_requests=lambda: 5)
+
+
+def test_request_counts_v0_scheduler() -> None:
+    counts = _engine.request_counts(V0Engine())
+    assert counts == {"unfinished_requests": 5, "num_requests_running": 3, "num_requests_waiting": 2}
+
+
+def test_request_counts_v1_prometheus_gauges() -> None:
+    prometheus = pytest.importorskip("prometheus_client")
+    registry = prometheus.CollectorRegistry()
+    running = prometheus.Gauge("vllm:num_requests_running", "running", ["engine"], registry=registry)
+    running.labels(engine="0").set(4)
+    running.labels(engine="1").set(1)
+    waiting = prometheus.Gauge("vllm:num_requests_waiting", "waiting", ["engine"], registry=registry)
+    waiting.labels(engine="0").set(2)
+    original = prometheus.REGISTRY
+    prometheus.REGISTRY = registry
+    try:
+        counts = _engine.request_counts(Counter(7))
+    finally:
+        prometheus.REGISTRY = original
+    assert counts == {"unfinished_requests": 7, "num_requests_running": 5, "num_requests_waiting": 2}
+
+
+def test_request_counts_unknown() -> None:
+    counts = _engine.request_counts(SimpleNamespace())
+    assert counts["unfinished_requests"] == -1

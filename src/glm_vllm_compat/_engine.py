@@ -17,6 +17,7 @@ __all__ = [
     "get_model_config",
     "get_tokenizer",
     "num_unfinished_requests",
+    "request_counts",
     "shutdown",
     "supported_architectures",
 ]
@@ -101,6 +102,50 @@ def num_unfinished_requests(engine: Any) -> int:
         if callable(method):
             return int(method())
     raise TypeError(f"{type(engine).__name__} cannot report unfinished requests")
+
+
+_PROMETHEUS_GAUGES = {"num_requests_running": "vllm:num_requests_running", "num_requests_waiting": "vllm:num_requests_waiting"}
+
+
+def _scheduler_counts(engine: Any) -> dict[str, int] | None:
+    """V0 engines: the schedulers live in the API process (``engine.engine.scheduler``)."""
+    inner = getattr(engine, "engine", None)
+    schedulers = getattr(inner, "scheduler", None) if inner is not None else None
+    if schedulers is None:
+        return None
+    schedulers = schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]
+    running = waiting = 0
+    for scheduler in schedulers:
+        running += len(getattr(scheduler, "running", ()))
+        waiting += len(getattr(scheduler, "waiting", ())) + len(getattr(scheduler, "swapped", ()))
+    return {"num_requests_running": running, "num_requests_waiting": waiting}
+
+
+def _prometheus_counts() -> dict[str, int]:
+    """V1 engines: the scheduler runs in the engine-core process and reports its
+    counts with every step; vLLM's stat logger keeps them as Prometheus gauges."""
+    try:
+        from prometheus_client import REGISTRY
+    except ImportError:
+        return {}
+    out: dict[str, int] = {}
+    for key, name in _PROMETHEUS_GAUGES.items():
+        values = [s.value for metric in REGISTRY.collect() for s in metric.samples if s.name == name]
+        if values:
+            out[key] = int(sum(values))
+    return out
+
+
+def request_counts(engine: Any) -> dict[str, int]:
+    """``unfinished_requests`` (the API process's view), ``num_requests_running`` and
+    ``num_requests_waiting`` (the engine scheduler's); -1 for a count this engine cannot report."""
+    counts = {"unfinished_requests": -1, "num_requests_running": -1, "num_requests_waiting": -1}
+    try:
+        counts["unfinished_requests"] = num_unfinished_requests(engine)
+    except TypeError:
+        pass
+    counts.update(_scheduler_counts(engine) or _prometheus_counts())
+    return counts
 
 
 def supported_architectures() -> frozenset[str]:

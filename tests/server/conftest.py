@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from glm_vllm_compat.testing import build_tiny_model
-from glm_vllm_compat.testing._replay import ReplayEngine
+from glm_vllm_compat.testing._replay import ReplayEngine, ReplayScript
 
 if TYPE_CHECKING:
     from glm_vllm_compat.server._state import ServerState
@@ -33,6 +33,9 @@ def tokenizers() -> dict[str, Any]:
     pytest.importorskip("transformers", reason="the HTTP server tests load the tiny model's tokenizer with transformers")
     from transformers import AutoTokenizer
 
+    from glm_vllm_compat._live import live
+
+    live()  # import vLLM once up front: the first request must not pay for it (tests use short timeouts)
     out = {}
     for family, (arch, template, _) in FAMILY_MODELS.items():
         out[family] = AutoTokenizer.from_pretrained(str(build_tiny_model(arch, family=template)))
@@ -126,5 +129,6 @@ def _clean_engine(request: pytest.FixtureRequest) -> None:
         if name in request.fixturenames:
             live: LiveServer = request.getfixturevalue(name)
             live.engine.scripts.clear()
+            live.engine.last_script = ReplayScript(["Hello", "!"])
             live.engine.requests.clear()
             live.engine.aborted.clear()

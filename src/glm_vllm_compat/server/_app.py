@@ -24,19 +24,32 @@ OPEN_PATHS = frozenset({"/health"})
 
 
 class ApiKeyMiddleware:
-    """``Authorization: Bearer <key>`` on every route but /health, compared in constant time."""
+    """``Authorization: Bearer <key>`` on every route but /health, compared in constant time.
+
+    The scheme is case-insensitive (RFC 9110); more than one Authorization
+    header is ambiguous and refused rather than letting one of them win.
+    """
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app
-        self.expected = f"Bearer {api_key}".encode()
+        self.expected = api_key.encode()
+
+    def _refusal(self, headers: list[tuple[bytes, bytes]]) -> APIError | None:
+        given = [value for name, value in headers if name.lower() == b"authorization"]
+        if len(given) > 1:
+            return APIError(401, "More than one Authorization header: send exactly one.", code="invalid_api_key")
+        scheme, _, token = (given[0] if given else b"").strip().partition(b" ")
+        ok = hmac.compare_digest(token.strip(), self.expected)
+        if scheme.lower() != b"bearer" or not ok:
+            return APIError(401, "Invalid or missing API key: send it as 'Authorization: Bearer <key>'.", code="invalid_api_key")
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"authorization", b"")
-        if not hmac.compare_digest(given, self.expected):
-            error = APIError(401, "Invalid or missing API key: send it as 'Authorization: Bearer <key>'.", code="invalid_api_key")
+        error = self._refusal(list(scope.get("headers") or []))
+        if error is not None:
             response = JSONResponse(error.body(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return

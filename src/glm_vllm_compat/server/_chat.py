@@ -6,9 +6,10 @@ tool parsing → message), so the two cannot disagree.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from .._capabilities import FLAGS
@@ -22,6 +23,7 @@ from ._reasoning import prompt_opens_thinking
 from ._sampling import build_sampling
 from ._sse import sse
 from ._state import ServerState
+from ._engine import OFF_LOOP_CHARS
 from ._template import ChatTemplateError, render_chat
 from .protocol import (
     ChatCompletionChunk,
@@ -31,10 +33,11 @@ from .protocol import (
     ChatCompletionStreamChoice,
     DeltaMessage,
     Usage,
+    message_text,
     new_id,
 )
 
-__all__ = ["PreparedChat", "chat_completion", "chat_stream", "prepare_chat"]
+__all__ = ["PreparedChat", "chat_completion", "chat_stream", "open_chat_stream", "prepare_chat"]
 
 
 @dataclasses.dataclass
@@ -106,13 +109,26 @@ def _tool_choice_controls(state: ServerState, req: ChatCompletionRequest, opened
     return "", {}
 
 
-async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> PreparedChat:
-    req = state.with_template_defaults(req)
-    model = state.check_model(req.model)
+def _request_chars(req: ChatCompletionRequest) -> int:
+    return sum(len(message_text(m.content)) for m in req.messages)
+
+
+def _prompt(state: ServerState, req: ChatCompletionRequest) -> tuple[str, bool, str, dict[str, Any], list[int]]:
     prompt = _render(state, req)
     opened = prompt_opens_thinking(prompt)
     prefix, extra = _tool_choice_controls(state, req, opened)
-    ids = state.engine.encode(prompt + prefix)
+    return prompt, opened, prefix, extra, state.engine.encode(prompt + prefix)
+
+
+async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> PreparedChat:
+    """Everything up to the engine call; template rendering and tokenizing of
+    large conversations run in a worker thread (the event loop keeps serving)."""
+    req = state.with_template_defaults(req)
+    model = state.check_model(req.model)
+    if _request_chars(req) > OFF_LOOP_CHARS:
+        prompt, opened, prefix, extra, ids = await asyncio.to_thread(_prompt, state, req)
+    else:
+        prompt, opened, prefix, extra, ids = _prompt(state, req)
     overrides: dict[str, Any] = dict(extra)
     if state.family != "glm4" and req.tools_enabled:
         overrides["skip_special_tokens"] = False  # keep <tool_call> tags for the parser
@@ -188,8 +204,14 @@ def _chunk(prep: PreparedChat, index: int, delta: DeltaMessage, finish: str | No
     return sse(ChatCompletionChunk(id=prep.request_id, model=prep.model, choices=[choice]).to_wire())
 
 
-async def chat_stream(state: ServerState, prep: PreparedChat) -> AsyncIterator[str]:
-    """SSE events; an error after the stream started is sent as an error event."""
+async def open_chat_stream(state: ServerState, prep: PreparedChat) -> AsyncIterator[str]:
+    """The SSE events, once the engine has accepted the request (its rejections raise here, before any byte)."""
+    outputs = await state.engine.open_stream(prep.prompt_ids, prep.sampling, prep.request_id)
+    return chat_stream(state, prep, outputs)
+
+
+async def chat_stream(state: ServerState, prep: PreparedChat, outputs: AsyncGenerator[Any, None]) -> AsyncIterator[str]:
+    """SSE events; an error after the stream started is sent as an error event, then ``[DONE]``."""
     choices = [_Choice(p) for p in prep.pipelines(state)]
     try:
         for index in range(len(choices)):
@@ -199,7 +221,7 @@ async def chat_stream(state: ServerState, prep: PreparedChat) -> AsyncIterator[s
                 delta = choice.pipeline.feed(prep.prefix)
                 if delta is not None:
                     yield _chunk(prep, index, delta)
-        async for output in state.engine.stream(prep.prompt_ids, prep.sampling, prep.request_id):
+        async for output in outputs:
             for completion in output.outputs:
                 for event in _stream_step(state, prep, choices, completion):
                     yield event
@@ -211,6 +233,8 @@ async def chat_stream(state: ServerState, prep: PreparedChat) -> AsyncIterator[s
             yield sse(usage.model_dump(exclude_none=True))
     except Exception as exc:  # the stream has started: report in-band
         yield sse(from_exception(exc).body())
+    finally:
+        await outputs.aclose()
     yield sse("[DONE]")
 
 

@@ -245,10 +245,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"default sampling from the generation config: {options.generation_defaults} (--generation-config vllm: none)")
     from ._quiet import filter_shutdown_noise
     from ._serve import serve
+    from ._shutdown import interrupt_on_sigterm, reap_children
 
+    interrupt_on_sigterm()  # start-up included: SIGTERM stops like Ctrl+C (uvicorn takes over while serving)
     if options.log_level.lower() != "debug":
         filter_shutdown_noise()
-    return asyncio.run(serve(model, options, options.chat_template, engine))
+    try:
+        return asyncio.run(serve(model, options, options.chat_template, engine))
+    except KeyboardInterrupt:
+        print("serve: interrupted", flush=True)
+        return 130
+    finally:
+        reap_children()
 
 
 if __name__ == "__main__":  # pragma: no cover

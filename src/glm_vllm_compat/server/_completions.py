@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from ._errors import from_exception
 from ._logprobs import completion_logprobs
-from ._sampling import build_sampling
+from ._sampling import build_sampling, check_in_vocab
 from ._sse import sse
 from ._state import ServerState
 from .protocol import CompletionChoice, CompletionRequest, CompletionResponse, CompletionStreamResponse, Usage, new_id
 
-__all__ = ["PreparedCompletion", "completion", "completion_stream", "prepare_completion"]
+__all__ = ["PreparedCompletion", "completion", "completion_stream", "open_completion_stream", "prepare_completion"]
 
 
 @dataclasses.dataclass
@@ -33,14 +33,16 @@ class PreparedCompletion:
     id: str = dataclasses.field(default_factory=lambda: new_id("cmpl"))
 
 
-def prepare_completion(state: ServerState, req: CompletionRequest) -> PreparedCompletion:
+async def prepare_completion(state: ServerState, req: CompletionRequest) -> PreparedCompletion:
+    """Tokenized prompts and their sampling parameters (long texts tokenized off the event loop)."""
     model = state.check_model(req.model)
     prompts = []
     for item in req.prompts():
         if isinstance(item, str):
-            ids, text = list(state.engine.tokenizer.encode(item)), item
+            ids, text = await state.engine.encode_async(item, add_special_tokens=True), item
         else:
-            ids, text = list(item), state.engine.decode(item)
+            check_in_vocab(state, item, "prompt")
+            ids, text = list(item), await state.engine.decode_async(item)
         prompts.append(_Prompt(text, ids, build_sampling(state, req, len(ids)), new_id("cmpl")))
     return PreparedCompletion(req, model, prompts)
 
@@ -67,8 +69,20 @@ async def _final(state: ServerState, p: _Prompt) -> Any:
     return last
 
 
+async def _all_finals(state: ServerState, prep: PreparedCompletion) -> list[Any]:
+    """Every prompt's last output; one failure (or cancellation) stops the others too."""
+    tasks = [asyncio.ensure_future(_final(state, p)) for p in prep.prompts]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def completion(state: ServerState, prep: PreparedCompletion) -> dict[str, Any]:
-    finals = await asyncio.gather(*(_final(state, p) for p in prep.prompts))
+    finals = await _all_finals(state, prep)
     n = prep.request.num_choices
     choices, produced = [], 0
     for pi, (p, final) in enumerate(zip(prep.prompts, finals)):
@@ -80,9 +94,9 @@ async def completion(state: ServerState, prep: PreparedCompletion) -> dict[str, 
     return CompletionResponse(id=prep.id, model=prep.model, choices=choices, usage=usage).model_dump()
 
 
-async def _feed(state: ServerState, p: _Prompt, pi: int, queue: asyncio.Queue[Any]) -> None:
+async def _feed(outputs: AsyncGenerator[Any, None], pi: int, queue: asyncio.Queue[Any]) -> None:
     try:
-        async for output in state.engine.stream(p.ids, p.sampling, p.request_id):
+        async for output in outputs:
             await queue.put((pi, output))
     except Exception as exc:
         await queue.put((pi, exc))
@@ -90,9 +104,22 @@ async def _feed(state: ServerState, p: _Prompt, pi: int, queue: asyncio.Queue[An
         await queue.put((pi, None))
 
 
-async def completion_stream(state: ServerState, prep: PreparedCompletion) -> AsyncIterator[str]:
+async def open_completion_stream(state: ServerState, prep: PreparedCompletion) -> AsyncIterator[str]:
+    """The SSE events, once the engine accepted every prompt (its rejections raise here, before any byte)."""
+    opened: list[AsyncGenerator[Any, None]] = []
+    try:
+        for p in prep.prompts:
+            opened.append(await state.engine.open_stream(p.ids, p.sampling, p.request_id))
+    except BaseException:
+        for outputs in opened:
+            await outputs.aclose()
+        raise
+    return completion_stream(state, prep, opened)
+
+
+async def completion_stream(state: ServerState, prep: PreparedCompletion, opened: list[AsyncGenerator[Any, None]]) -> AsyncIterator[str]:
     queue: asyncio.Queue[Any] = asyncio.Queue()
-    tasks = [asyncio.create_task(_feed(state, p, i, queue)) for i, p in enumerate(prep.prompts)]
+    tasks = [asyncio.create_task(_feed(outputs, i, queue)) for i, outputs in enumerate(opened)]
     seen: dict[tuple[int, int], tuple[int, int]] = {}
     open_prompts, n = len(tasks), prep.request.num_choices
     try:
@@ -121,5 +148,7 @@ async def completion_stream(state: ServerState, prep: PreparedCompletion) -> Asy
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for outputs in opened:
+            await outputs.aclose()
     yield sse("[DONE]")
 

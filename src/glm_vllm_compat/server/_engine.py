@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from .. import _engine, _generate
+from ._errors import APIError, EngineRequestFailed
 
 __all__ = ["ServerEngine", "glm_stop_token_ids"]
+
+OFF_LOOP_CHARS = 16 * 1024
+"""Texts (and id lists) longer than this are tokenized in a worker thread."""
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -36,12 +41,16 @@ class ServerEngine:
     architectures: Sequence[str]
     chat_template: str | None
     stop_token_ids: Sequence[int]
+    max_logprobs: int = 20
+    """The engine's ``max_logprobs`` (-1: no limit)."""
+    _active: set[str] = dataclasses.field(default_factory=set, init=False, repr=False)
+    _closing: str | None = dataclasses.field(default=None, init=False, repr=False)
 
     @classmethod
     async def create(
         cls, model: str, served_names: Sequence[str], chat_template: str | None, engine_args: dict[str, Any]
     ) -> ServerEngine:
-        engine = await asyncio.to_thread(_engine.build_async_engine, model, **engine_args)
+        engine = await _in_daemon_thread(lambda: _engine.build_async_engine(model, **engine_args))
         tokenizer = await _engine.get_tokenizer(engine)
         config = await _engine.get_model_config(engine)
         template = chat_template or _tokenizer_template(tokenizer)
@@ -54,6 +63,7 @@ class ServerEngine:
             architectures=list(getattr(config.hf_config, "architectures", None) or []),
             chat_template=template,
             stop_token_ids=glm_stop_token_ids(tokenizer),
+            max_logprobs=int(getattr(config, "max_logprobs", 20) or 20),
         )
 
     def encode(self, text: str) -> list[int]:
@@ -63,23 +73,80 @@ class ServerEngine:
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(ids)))
 
+    @property
+    def vocab_size(self) -> int:
+        """Token ids the tokenizer knows (added tokens included): valid ids are below it."""
+        return len(self.tokenizer)
+
+    async def encode_async(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        """:meth:`encode` (or with special tokens), off the event loop for long texts."""
+
+        def run() -> list[int]:
+            return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+
+        return await asyncio.to_thread(run) if len(text) > OFF_LOOP_CHARS else run()
+
+    async def decode_async(self, ids: Sequence[int]) -> str:
+        """:meth:`decode`, off the event loop for long id lists."""
+        return await asyncio.to_thread(self.decode, ids) if len(ids) > OFF_LOOP_CHARS // 4 else self.decode(ids)
+
     def special_tokens(self) -> dict[str, Any]:
         """bos/eos/... strings for templates that reference them."""
         names = ("bos_token", "eos_token", "unk_token", "pad_token")
         return {n: getattr(self.tokenizer, n, None) for n in names}
 
-    async def stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncIterator[Any]:
-        """RequestOutputs for one request; the request is aborted if the consumer stops early."""
+    async def stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncGenerator[Any, None]:
+        """RequestOutputs for one request; the request is aborted if the consumer stops early.
+
+        A request the engine ends with ``finish_reason`` ``error`` or ``abort``
+        (which the server never asked for) raises :class:`EngineRequestFailed`
+        instead of passing for an empty answer.
+        """
         finished = False
+        self._active.add(request_id)
         try:
             async for output in _generate.generate(
                 self.engine, {"prompt_token_ids": prompt_ids}, sampling, request_id=request_id
             ):
+                self._check_closing()
                 finished = bool(output.finished)
+                _check_failed(output, sampling)
                 yield output
+            self._check_closing()
         finally:
-            if not finished:
+            mine = request_id in self._active  # not already aborted by abort_all()
+            self._active.discard(request_id)
+            if not finished and mine:
                 await self.abort(request_id)
+
+    def _check_closing(self) -> None:
+        if self._closing is not None:
+            raise APIError(503, f"{self._closing}; the request was aborted", code="server_shutting_down")
+
+    async def abort_all(self, reason: str) -> int:
+        """Abort every request in flight (server shutdown); their streams raise a 503 error."""
+        self._closing = reason
+        active = list(self._active)
+        self._active.clear()
+        for request_id in active:
+            await self.abort(request_id)
+        return len(active)
+
+    async def open_stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncGenerator[Any, None]:
+        """:meth:`stream`, started: the engine accepted the request and produced its first output.
+
+        Whatever the engine rejects (validation in vLLM, any line) raises here,
+        before a response has begun, so it can still be a 4xx.
+        """
+        outputs = self.stream(prompt_ids, sampling, request_id)
+        try:
+            first = await outputs.__anext__()
+        except StopAsyncIteration:
+            return _empty()
+        except BaseException:
+            await outputs.aclose()
+            raise
+        return _chain(first, outputs)
 
     async def abort(self, request_id: str) -> None:
         try:
@@ -90,12 +157,72 @@ class ServerEngine:
     def unfinished_requests(self) -> int:
         return _engine.num_unfinished_requests(self.engine)
 
+    def request_counts(self) -> dict[str, int]:
+        """API-side unfinished and engine-side running/waiting request counts (-1: unknown)."""
+        return _engine.request_counts(self.engine)
+
     @property
     def healthy(self) -> bool:
         return not bool(getattr(self.engine, "errored", False))
 
     def shutdown(self) -> None:
         _engine.shutdown(self.engine)
+
+
+async def _in_daemon_thread(build: Any) -> Any:
+    """``build()`` in a daemon thread: an interrupted start-up does not wait for it to finish."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = build()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=run, name="glm-vllm-compat-engine-build", daemon=True).start()
+    return await future
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+async def _empty() -> AsyncGenerator[Any, None]:
+    return
+    yield  # pragma: no cover
+
+
+async def _chain(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    try:
+        yield first
+        async for output in rest:
+            yield output
+    finally:
+        await rest.aclose()
+
+
+def _check_failed(output: Any, sampling: Any) -> None:
+    for completion in output.outputs:
+        reason = completion.finish_reason
+        if reason not in ("error", "abort"):
+            continue
+        constrained = getattr(sampling, "structured_outputs", None) or getattr(sampling, "guided_decoding", None)
+        if constrained is not None and not completion.text:
+            raise EngineRequestFailed(
+                f"the engine could not run the structured-output constraint (finish_reason {reason!r}); "
+                "check the schema, regex or grammar",
+                client_fault=True,
+                param="response_format",
+            )
+        raise EngineRequestFailed(f"the engine ended the request with finish_reason {reason!r}")
 
 
 def _tokenizer_template(tokenizer: Any) -> str | None:

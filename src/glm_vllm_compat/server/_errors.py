@@ -12,7 +12,7 @@ from typing import Any
 
 from .._errors import CompatError, EngineError, UnknownParameter, UnsupportedFeature
 
-__all__ = ["APIError", "error_body", "from_exception"]
+__all__ = ["APIError", "EngineRequestFailed", "error_body", "from_exception", "vllm_client_error"]
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -27,6 +27,31 @@ _TYPES = {
     500: "internal_server_error",
     503: "service_unavailable",
 }
+
+
+# vLLM's request-validation error classes on every supported line, by class name
+# (the classes moved and changed bases: ``VLLMValidationError`` derives from
+# ``ValueError`` on older lines and from ``VLLMClientError(VLLMError(Exception))``
+# in 0.32). Matching names keeps vLLM out of this module.
+_VLLM_CLIENT_ERRORS: dict[str, int] = {
+    "VLLMValidationError": 400,
+    "VLLMUnprocessableEntityError": 400,
+    "VLLMNotFoundError": 404,
+    "LoRAAdapterNotFoundError": 404,
+    "VLLMClientError": 400,
+}
+# Errors with their own HTTP status (``http_status``): admission control (503), ...
+_VLLM_STATUS_ERRORS = frozenset({"GracefulHTTPError"})
+_VLLM_ENGINE_DEAD = frozenset({"EngineDeadError", "AsyncEngineDeadError", "MQEngineDeadError"})
+
+
+class EngineRequestFailed(Exception):
+    """The engine finished a request with an error (``finish_reason`` ``error``/``abort``) instead of an answer."""
+
+    def __init__(self, message: str, *, client_fault: bool = False, param: str | None = None) -> None:
+        super().__init__(message)
+        self.client_fault = client_fault
+        self.param = param
 
 
 class APIError(Exception):
@@ -61,12 +86,47 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
+def _class_names(exc: BaseException) -> list[str]:
+    return [cls.__name__ for cls in type(exc).__mro__]
+
+
+def vllm_client_error(exc: BaseException) -> APIError | None:
+    """The 4xx for one of vLLM's own request-rejection errors (any line), else ``None``."""
+    names = _class_names(exc)
+    param = getattr(exc, "parameter", None)
+    param = param if isinstance(param, str) and param else None
+    for name in names:
+        if name in _VLLM_CLIENT_ERRORS:
+            message = str(getattr(exc, "message", None) or exc) or name
+            return APIError(_VLLM_CLIENT_ERRORS[name], message, param=param, code="invalid_value")
+        if name in _VLLM_STATUS_ERRORS:
+            status = int(getattr(exc, "http_status", 503))
+            return APIError(status, str(getattr(exc, "message", None) or exc), code="engine_busy" if status == 503 else None)
+    return None
+
+
 def from_exception(exc: BaseException) -> APIError:
-    """Map any exception raised while serving a request to an :class:`APIError`."""
+    """Map any exception raised while serving a request to an :class:`APIError`.
+
+    Client mistakes (validation failures here or in vLLM, any line) are 4xx
+    with ``param`` where it is known; only engine or server faults are 500,
+    logged with their traceback.
+    """
     from pydantic import ValidationError
 
     if isinstance(exc, APIError):
         return exc
+    client = vllm_client_error(exc)
+    if client is not None:
+        return client
+    if isinstance(exc, EngineRequestFailed):
+        if exc.client_fault:
+            return APIError(400, str(exc), param=exc.param, code="invalid_value")
+        logger.error("engine failure: %s", exc)
+        return APIError(500, str(exc), code="engine_error")
+    if any(name in _VLLM_ENGINE_DEAD for name in _class_names(exc)):
+        logger.error("engine failure: %s", exc, exc_info=exc)
+        return APIError(503, f"the engine is not running: {exc}", code="engine_dead")
     if isinstance(exc, ValidationError):
         return _validation_error(exc)
     if isinstance(exc, json.JSONDecodeError):
@@ -79,6 +139,13 @@ def from_exception(exc: BaseException) -> APIError:
         logger.error("engine failure: %s", exc, exc_info=exc)
         return APIError(500, f"the engine failed: {exc}", code="engine_error")
     if isinstance(exc, (CompatError, ValueError)):
-        return APIError(400, str(exc), code="invalid_value")
+        return APIError(400, str(exc), param=_cause_param(exc), code="invalid_value")
     logger.error("unexpected server error", exc_info=exc)
     return APIError(500, f"internal server error ({type(exc).__name__}); see the server log", code="internal_error")
+
+
+def _cause_param(exc: BaseException) -> str | None:
+    """``param`` of a vLLM rejection wrapped by the adapter (``raise ... from``)."""
+    cause = exc.__cause__
+    param = getattr(cause, "parameter", None) if cause is not None else None
+    return param if isinstance(param, str) and param else None

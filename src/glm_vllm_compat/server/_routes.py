@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from .. import _engine
 from .._version import __version__
-from ._chat import chat_completion, chat_stream, prepare_chat
+from ._body import decode_json, read_body
+from ._chat import chat_completion, open_chat_stream, prepare_chat
 from ._chat_history import template_kwargs, to_template_messages
-from ._completions import completion, completion_stream, prepare_completion
+from ._completions import completion, open_completion_stream, prepare_completion
+from ._engine import OFF_LOOP_CHARS
 from ._errors import APIError, from_exception
+from ._sampling import check_in_vocab
 from ._state import ServerState
 from ._template import ChatTemplateError, render_chat
 from .protocol import (
@@ -48,19 +50,52 @@ def error_response(exc: BaseException) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status)
 
 
+class ClientGone(Exception):
+    """The client disconnected before the response was ready."""
+
+
 async def _parse(request: Request, model: type[M]) -> M:
-    body = await request.body()
+    state = _state(request)
+    body = await read_body(request, state.max_request_body_bytes)
+    data = await decode_json(body)
+    parsed = parse_request(model, data)
+    unknown = parsed.unknown_fields() if hasattr(parsed, "unknown_fields") else {}
+    if unknown:
+        state.warn_unknown_fields(unknown)
+    return parsed
+
+
+T = TypeVar("T")
+
+
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """``await work``, cancelled (so its engine request is aborted) if the client hangs up first."""
+    task = asyncio.ensure_future(work)
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
     try:
-        data = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
-    return parse_request(model, data)
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise ClientGone
+        return task.result()
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
 
 
 def guarded(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         try:
             return await handler(request)
+        except (ClientGone, ClientDisconnect):
+            return Response(status_code=499)  # never sent: nobody is listening
         except Exception as exc:
             return error_response(exc)
 
@@ -78,18 +113,18 @@ async def chat_completions(request: Request) -> Response:
     req = await _parse(request, ChatCompletionRequest)
     prep = await prepare_chat(state, req)
     if req.stream:
-        return _sse_response(chat_stream(state, prep))
-    return JSONResponse(await chat_completion(state, prep))
+        return _sse_response(await until_disconnect(request, open_chat_stream(state, prep)))
+    return JSONResponse(await until_disconnect(request, chat_completion(state, prep)))
 
 
 @guarded
 async def completions(request: Request) -> Response:
     state = _state(request)
     req = await _parse(request, CompletionRequest)
-    prep = prepare_completion(state, req)
+    prep = await prepare_completion(state, req)
     if req.stream:
-        return _sse_response(completion_stream(state, prep))
-    return JSONResponse(await completion(state, prep))
+        return _sse_response(await until_disconnect(request, open_completion_stream(state, prep)))
+    return JSONResponse(await until_disconnect(request, completion(state, prep)))
 
 
 @guarded
@@ -120,17 +155,30 @@ def _tokenize_messages(state: ServerState, req: TokenizeRequest) -> list[int]:
     return state.engine.encode(text) if not req.add_special_tokens else list(state.engine.tokenizer.encode(text))
 
 
-@guarded
-async def tokenize(request: Request) -> Response:
-    state = _state(request)
-    req = await _parse(request, TokenizeRequest)
-    state.check_model(req.model)
+def _tokenize(state: ServerState, req: TokenizeRequest) -> tuple[list[int], list[str] | None]:
     if req.messages is not None:
         tokens = _tokenize_messages(state, req)
     else:
         add = True if req.add_special_tokens is None else req.add_special_tokens
         tokens = list(state.engine.tokenizer.encode(req.prompt or "", add_special_tokens=add))
-    strs = state.engine.tokenizer.convert_ids_to_tokens(tokens) if req.return_token_strs else None
+    return tokens, (state.engine.tokenizer.convert_ids_to_tokens(tokens) if req.return_token_strs else None)
+
+
+def _tokenize_chars(req: TokenizeRequest) -> int:
+    if req.messages is None:
+        return len(req.prompt or "")
+    return sum(len(str(m.content or "")) for m in req.messages)
+
+
+@guarded
+async def tokenize(request: Request) -> Response:
+    state = _state(request)
+    req = await _parse(request, TokenizeRequest)
+    state.check_model(req.model)
+    if _tokenize_chars(req) > OFF_LOOP_CHARS:
+        tokens, strs = await asyncio.to_thread(_tokenize, state, req)
+    else:
+        tokens, strs = _tokenize(state, req)
     body = TokenizeResponse(count=len(tokens), max_model_len=state.engine.max_model_len, tokens=tokens, token_strs=strs)
     return JSONResponse(body.model_dump(exclude_none=True))
 
@@ -140,7 +188,8 @@ async def detokenize(request: Request) -> Response:
     state = _state(request)
     req = await _parse(request, DetokenizeRequest)
     state.check_model(req.model)
-    return JSONResponse({"prompt": state.engine.decode(req.tokens)})
+    check_in_vocab(state, req.tokens, "tokens")
+    return JSONResponse({"prompt": await state.engine.decode_async(req.tokens)})
 
 
 async def health(request: Request) -> Response:
@@ -155,18 +204,20 @@ async def version(request: Request) -> Response:
     return JSONResponse({"version": __version__, "glm_vllm_compat": __version__, "vllm": vllm})
 
 
+_GAUGES = (
+    ("unfinished_requests", "Requests the engine still holds (the API server's view)."),
+    ("num_requests_running", "Requests the engine is running (engine-side scheduler)."),
+    ("num_requests_waiting", "Requests waiting in the engine's queue (engine-side scheduler)."),
+)
+
+
 async def metrics(request: Request) -> Response:
-    engine = _state(request).engine
-    try:
-        unfinished = _engine.num_unfinished_requests(engine.engine)
-    except TypeError:
-        unfinished = -1
-    text = (
-        "# HELP glm_vllm_compat_unfinished_requests Requests the engine still holds.\n"
-        "# TYPE glm_vllm_compat_unfinished_requests gauge\n"
-        f"glm_vllm_compat_unfinished_requests {unfinished}\n"
-    )
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+    counts = _state(request).engine.request_counts()
+    lines = []
+    for name, help_text in _GAUGES:
+        full = f"glm_vllm_compat_{name}"
+        lines += [f"# HELP {full} {help_text}", f"# TYPE {full} gauge", f"{full} {counts.get(name, -1)}"]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
 ROUTES: list[tuple[str, Handler, list[str]]] = [

@@ -18,9 +18,31 @@ from ._errors import APIError
 from ._state import ServerState
 from .protocol import ChatCompletionRequest, CompletionRequest, request_sampling_fields
 
-__all__ = ["COMPLETION_MAX_TOKENS", "build_sampling", "check_prompt_length"]
+__all__ = ["COMPLETION_MAX_TOKENS", "build_sampling", "check_in_vocab", "check_prompt_length"]
 
 COMPLETION_MAX_TOKENS = 16
+
+
+def check_in_vocab(state: ServerState, ids: Any, param: str) -> None:
+    """400 for a token id the model's vocabulary does not have."""
+    size = state.engine.vocab_size
+    for i, tid in enumerate(ids):
+        if tid >= size:
+            raise APIError(400, f"token id {tid} is out of vocabulary (this model has {size} tokens)", param=f"{param}[{i}]", code="invalid_value")
+
+
+def _check_engine_limits(state: ServerState, req: ChatCompletionRequest | CompletionRequest, fields: dict[str, Any]) -> None:
+    """What the engine would reject (or overflow on), refused up front with the field named."""
+    limit = state.engine.max_logprobs
+    wanted = fields.get("logprobs")
+    param = "top_logprobs" if isinstance(req, ChatCompletionRequest) else "logprobs"
+    if wanted is not None and limit != -1 and not 0 <= wanted <= limit:
+        raise APIError(400, f"{param} must be in [0, {limit}] on this server (--max-logprobs), got {wanted}", param=param, code="invalid_value")
+    check_in_vocab(state, fields.get("stop_token_ids") or [], "stop_token_ids")
+    bias = fields.get("logit_bias") or {}
+    for tid in bias:
+        if tid >= state.engine.vocab_size:
+            raise APIError(400, f"logit_bias token id {tid} is out of vocabulary", param=f"logit_bias.{tid}", code="invalid_value")
 
 
 def check_prompt_length(state: ServerState, prompt_len: int, what: str = "messages") -> int:
@@ -39,6 +61,7 @@ def check_prompt_length(state: ServerState, prompt_len: int, what: str = "messag
 
 def _fields(state: ServerState, req: ChatCompletionRequest | CompletionRequest, room: int) -> dict[str, Any]:
     fields = request_sampling_fields(req)
+    _check_engine_limits(state, req, fields)
     for key, value in state.generation_defaults.items():
         if key != "max_tokens":
             fields.setdefault(key, value)

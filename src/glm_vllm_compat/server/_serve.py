@@ -13,6 +13,7 @@ from .. import _detect
 from ._app import create_app
 from ._engine import ServerEngine
 from ._reasoning import default_reasoning_parser, get_reasoning_parser
+from ._shutdown import BoundedServer
 from ._state import ServerState
 from .tool_parsers import auto_tool_parser, get_tool_parser
 
@@ -112,10 +113,13 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
     _say(f"tool-call parser {family}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
     defaults = dict(getattr(args, "generation_defaults", None) or {})
     template_defaults = dict(getattr(args, "default_chat_template_kwargs", None) or {})
-    return ServerState(
+    state = ServerState(
         engine, family, family, reasoning, api_key=args.api_key, vllm=info,
         generation_defaults=defaults, default_chat_template_kwargs=template_defaults,
     )
+    state.max_request_body_bytes = int(getattr(args, "max_request_body_bytes", state.max_request_body_bytes))
+    state.shutdown_timeout = float(getattr(args, "shutdown_timeout", None) or 0)
+    return state
 
 
 async def serve(model: str, args: argparse.Namespace, template: str | None, engine_args: dict[str, Any]) -> int:
@@ -135,7 +139,7 @@ async def serve(model: str, args: argparse.Namespace, template: str | None, engi
         return 1
     gc.collect()
     gc.freeze()  # start-up objects (vLLM, torch) never need collecting: shorter GC pauses while serving
-    server = uvicorn.Server(uvicorn_config(with_cors(create_app(state), args), args))
+    server = BoundedServer(uvicorn_config(with_cors(create_app(state), args), args), state)
     where = f"unix:{args.uds}" if args.uds else f"{'https' if args.ssl_certfile else 'http'}://{args.host}:{args.port}{args.root_path or ''}/v1"
     _say(f"listening on {where} (Ctrl+C to stop)")
     try:

@@ -21,6 +21,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ._body import DEFAULT_MAX_BODY_BYTES
+
 __all__ = ["SERVER_FLAGS", "ServerFlag", "add_server_flags", "check_server_flags", "server_dest"]
 
 USED, NOOP, REFUSED = "used", "noop", "refused"
@@ -78,6 +80,11 @@ SERVER_FLAGS: tuple[ServerFlag, ...] = (
     _f("--generation-config", "str", "auto", engine=True, help="auto (the model's generation_config.json), vllm (none) or a folder"),
     _f("--override-generation-config", "json", engine=True, help="JSON object overriding generation-config values"),
     _f("--log-level", "level", "info", choices=("critical", "error", "warning", "info", "debug", "notset")),
+    _f("--max-request-body-bytes", "int", DEFAULT_MAX_BODY_BYTES,
+       help=f"larger request bodies are refused with 413 (default {DEFAULT_MAX_BODY_BYTES}; 0: no limit)"),
+    _f("--shutdown-timeout", "float", 0.0, engine=True,
+       help="seconds in-flight requests may run on after SIGTERM/Ctrl+C before they are aborted "
+       "(default 0: abort at once, as vllm serve)"),
     _f("--tiny-arch", "str", "auto", help="architecture of the built-in tiny model when no MODEL is given"),
     _f("--config", "str", help="a YAML file of flags (keys are flag names), as in vLLM"),
     _f("--enable-auto-tool-choice", "bool", False, help="tool_choice auto (always on with the GLM tool parsers)"),

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+import logging
+
 from .._detect import VllmInfo
+from ._body import DEFAULT_MAX_BODY_BYTES
 from ._engine import ServerEngine
 from ._errors import APIError
 from .protocol import ChatCompletionRequest
@@ -13,6 +16,8 @@ from .protocol import ChatCompletionRequest
 __all__ = ["ServerState"]
 
 R = TypeVar("R", bound=ChatCompletionRequest)
+
+logger = logging.getLogger("glm_vllm_compat.server")
 
 
 @dataclasses.dataclass
@@ -36,6 +41,18 @@ class ServerState:
         merged = {**self.default_chat_template_kwargs, **(req.chat_template_kwargs or {})}
         return req.model_copy(update={"chat_template_kwargs": merged})
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    max_request_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Larger bodies get 413 (``--max-request-body-bytes``; 0: no cap)."""
+    shutdown_timeout: float = 0.0
+    """Seconds in-flight requests may run on after SIGTERM/Ctrl+C before they are aborted (``--shutdown-timeout``)."""
+    _warned_fields: set[str] = dataclasses.field(default_factory=set)
+
+    def warn_unknown_fields(self, names: Any) -> None:
+        """Log each unknown request field once per server (as ``vllm serve`` logs ignored fields)."""
+        new = sorted(set(names) - self._warned_fields)
+        if new:
+            self._warned_fields.update(new)
+            logger.warning("The following fields were present in the request but ignored: %s", ", ".join(new))
 
     def check_model(self, name: str | None) -> str:
         """The served name to answer with; 404 for a name this server does not serve."""

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "MAX_TOKEN_ID",
     "AssistantMessage",
     "ChatCompletionChunk",
     "ChatCompletionRequest",
@@ -68,6 +69,8 @@ __all__ = [
     "ToolMessage",
     "Usage",
     "UserMessage",
+    "check_token_ids",
+    "max_stop_strings",
     "message_text",
     "new_id",
     "parse_request",
@@ -76,6 +79,20 @@ __all__ = [
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+_INT32_MAX = 2**31 - 1
+MAX_TOKEN_ID = 2**32 - 1
+"""No tokenizer has more ids; larger ones would overflow the engine's integer types."""
+MAX_LOGIT_BIAS = 100.0
+MAX_N = 128
+"""OpenAI's limit on ``n``; every choice costs a parser pipeline and engine sequences."""
+
+
+def max_stop_strings() -> int:
+    """The cap on ``stop`` strings: ``VLLM_MAX_STOP_STRINGS`` (default 4), as vLLM's server and OpenAI."""
+    import os
+
+    value = os.environ.get("VLLM_MAX_STOP_STRINGS", "4")
+    return int(value) if value.isdigit() else 4
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
@@ -489,7 +506,11 @@ _RANGE_CHECKS: Tuple[Tuple[str, Any, str], ...] = (
     ("presence_penalty", lambda v: -2 <= v <= 2, "presence_penalty must be in [-2, 2], got {v}"),
     ("frequency_penalty", lambda v: -2 <= v <= 2, "frequency_penalty must be in [-2, 2], got {v}"),
     ("repetition_penalty", lambda v: v > 0, "repetition_penalty must be > 0, got {v}"),
-    ("top_k", lambda v: v >= -1, "top_k must be -1 or 0 (disabled) or a positive integer, got {v}"),
+    ("top_k", lambda v: -1 <= v <= _INT32_MAX, "top_k must be -1 or 0 (disabled) or a positive integer below 2**31, got {v}"),
+    ("n", lambda v: v <= MAX_N, "n must be at most 128 (as in OpenAI's API), got {v}"),
+    ("max_tokens", lambda v: v <= _INT32_MAX, "max_tokens is too large: {v}"),
+    ("max_completion_tokens", lambda v: v <= _INT32_MAX, "max_completion_tokens is too large: {v}"),
+    ("min_tokens", lambda v: v <= _INT32_MAX, "min_tokens is too large: {v}"),
     ("min_p", lambda v: 0 <= v <= 1, "min_p must be in [0, 1], got {v}"),
     ("min_tokens", lambda v: v >= 0, "min_tokens must be >= 0, got {v}"),
     ("max_tokens", lambda v: v >= 1, "max_tokens must be at least 1, got {v}"),
@@ -539,6 +560,7 @@ class _SamplingRequest(_Lenient):
     guided_regex: Optional[str] = None
     guided_choice: Optional[List[str]] = None
     guided_grammar: Optional[str] = None
+    logit_bias: Optional[Dict[str, float]] = None
 
     @property
     def num_choices(self) -> int:
@@ -557,8 +579,9 @@ class _SamplingRequest(_Lenient):
         if self.stream_options is not None and not self.stream:
             raise InvalidRequest("stream_options is only allowed when stream is true", "stream_options")
         self._check_stop()
-        if self.stop_token_ids is not None and any(t < 0 for t in self.stop_token_ids):
-            raise InvalidRequest("stop_token_ids must be non-negative token ids", "stop_token_ids")
+        if self.stop_token_ids is not None:
+            check_token_ids(self.stop_token_ids, "stop_token_ids")
+        self._check_logit_bias()
         limit = self._max_new_tokens()
         if limit is not None and self.min_tokens is not None and self.min_tokens > limit:
             raise InvalidRequest(
@@ -571,9 +594,27 @@ class _SamplingRequest(_Lenient):
         stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
         if isinstance(self.stop, list) and any(s == "" for s in stops):
             raise InvalidRequest("stop sequences must be non-empty strings", "stop")
+        cap = max_stop_strings()
+        if len(stops) > cap:
+            raise InvalidRequest(f"stop takes at most {cap} sequences, got {len(stops)}", "stop")
+
+    def _check_logit_bias(self) -> None:
+        for key, bias in (self.logit_bias or {}).items():
+            param = f"logit_bias.{key}"
+            if not key.isdigit() or int(key) > MAX_TOKEN_ID:
+                raise InvalidRequest(f"logit_bias keys must be token ids (non-negative integers), got {key!r}", param)
+            if not -MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS:
+                raise InvalidRequest(f"logit_bias values must be in [-100, 100], got {bias}", param)
 
     def _max_new_tokens(self) -> int | None:
         return self.max_tokens
+
+
+def check_token_ids(ids: Sequence[int], param: str) -> None:
+    """Token ids must be in ``[0, 2**32)`` (the vocabulary bound is checked by the server)."""
+    for i, tid in enumerate(ids):
+        if tid < 0 or tid > MAX_TOKEN_ID:
+            raise InvalidRequest(f"token ids must be non-negative integers below 2**32, got {tid}", f"{param}[{i}]")
 
 
 def _decode_guided_json(source: str, value: str | dict[str, Any]) -> str | dict[str, Any]:
@@ -595,6 +636,24 @@ def _response_format_constraint(req: _SamplingRequest) -> list[tuple[str, str, A
     if isinstance(rf, _ResponseFormatJsonSchema) and rf.json_schema is not None:
         return [("response_format (json_schema)", "json", rf.json_schema.schema_)]
     return []
+
+
+def _normal_constraint(key: str, value: Any) -> Any:
+    if key == "json" and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _drop_duplicates(found: list[tuple[str, str, Any]]) -> list[tuple[str, str, Any]]:
+    """The same constraint under two names (``guided_regex`` and ``structured_outputs.regex``) counts once."""
+    out: list[tuple[str, str, Any]] = []
+    for source, key, value in found:
+        if not any(k == key and _normal_constraint(k, v) == _normal_constraint(key, value) for _, k, v in out):
+            out.append((source, key, value))
+    return out
 
 
 def structured_constraints(req: _SamplingRequest) -> list[tuple[str, str, Any]]:
@@ -621,6 +680,7 @@ def structured_constraints(req: _SamplingRequest) -> list[tuple[str, str, Any]]:
             _decode_guided_json(source, value)
         if key == "choice" and not value:
             raise InvalidRequest(f"{source} must list at least one choice", source)
+    found = _drop_duplicates(found)
     if len(found) > 1:
         names = " and ".join(source for source, _, _ in found)
         raise InvalidRequest(
@@ -633,6 +693,31 @@ def structured_constraints(req: _SamplingRequest) -> list[tuple[str, str, Any]]:
 # --------------------------------------------------------------------------
 # Chat completions
 # --------------------------------------------------------------------------
+
+
+def _legacy_functions(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """OpenAI's deprecated ``functions``/``function_call`` as ``tools``/``tool_choice``."""
+    if "functions" not in data and "function_call" not in data:
+        return data
+    out = dict(data)
+    functions = out.pop("functions", None)
+    call = out.pop("function_call", None)
+    if functions is not None:
+        if out.get("tools") is not None:
+            raise InvalidRequest("give either tools or the deprecated functions, not both", "functions")
+        if not isinstance(functions, list):
+            raise InvalidRequest("functions must be a list of function definitions", "functions")
+        out["tools"] = [{"type": "function", "function": f} for f in functions]
+    if call is not None:
+        if out.get("tool_choice") is not None:
+            raise InvalidRequest("give either tool_choice or the deprecated function_call, not both", "function_call")
+        if isinstance(call, Mapping):
+            out["tool_choice"] = {"type": "function", "function": {"name": call.get("name")}}
+        elif call in ("none", "auto"):
+            out["tool_choice"] = call
+        else:
+            raise InvalidRequest('function_call must be "none", "auto" or {"name": ...}', "function_call")
+    return out
 
 
 class ChatCompletionRequest(_SamplingRequest):
@@ -651,6 +736,7 @@ class ChatCompletionRequest(_SamplingRequest):
     @classmethod
     def _precheck(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
+            data = _legacy_functions(data)
             if "messages" not in data:
                 raise InvalidRequest("messages is required", "messages")
             _check_roles(data.get("messages"))
@@ -763,14 +849,13 @@ class CompletionRequest(_SamplingRequest):
             prompt = [prompt]
         if not prompt:
             raise InvalidRequest("prompt must not be empty", "prompt")
-        for item in prompt:
-            if isinstance(item, int):
-                if item < 0:
-                    raise InvalidRequest("prompt token ids must be non-negative", "prompt")
-            elif not item:
+        ints = [item for item in prompt if isinstance(item, int)]
+        check_token_ids(ints, "prompt")
+        for j, item in enumerate(prompt):
+            if not isinstance(item, int) and not item:
                 raise InvalidRequest("prompt must not contain an empty prompt", "prompt")
-            elif isinstance(item, list) and any(t < 0 for t in item):
-                raise InvalidRequest("prompt token ids must be non-negative", "prompt")
+            if isinstance(item, list):
+                check_token_ids(item, f"prompt[{j}]")
 
     def prompts(self) -> list[str | list[int]]:
         """The prompt as a list of single prompts (text or token ids)."""
@@ -837,6 +922,8 @@ def request_sampling_fields(req: ChatCompletionRequest | CompletionRequest) -> d
             out["logprobs"] = req.logprobs
     if max_tokens is not None:
         out["max_tokens"] = max_tokens
+    if req.logit_bias:
+        out["logit_bias"] = {int(k): v for k, v in req.logit_bias.items()}
     constraints = structured_constraints(req)
     if constraints:
         _, key, value = constraints[0]
@@ -1028,9 +1115,8 @@ class DetokenizeRequest(_Lenient):
 
     @field_validator("tokens")
     @classmethod
-    def _non_negative(cls, value: list[int]) -> list[int]:
-        if any(t < 0 for t in value):
-            raise InvalidRequest("token ids must be non-negative")
+    def _in_range(cls, value: list[int]) -> list[int]:
+        check_token_ids(value, "")
         return value
 
 

@@ -23,7 +23,9 @@ Malformed input degrades to text, nothing is dropped:
 * an unknown (or, with a named ``tool_choice``, another) tool name, an empty
   name or a "name" longer than 128 characters: the ``<tool_call>`` tag and
   what follows are returned as text;
-* stray text inside a call (not a tag) is returned as text;
+* stray text inside a call (not a tag) is returned as text, with the
+  whitespace between stray pieces kept and whitespace next to tags dropped,
+  the same for any split into deltas;
 * generation ending inside a call (``finish_reason == "length"``): the call
   keeps the pairs completed so far, its JSON is closed so ``arguments`` stays
   valid (a string value being streamed is closed as is), the unparsed
@@ -72,6 +74,7 @@ class Glm45ToolParser(ToolParser):
         self._state = _TEXT
         self._tool_name = ""
         self._pairs = 0
+        self._in_text = False  # inside a call: stray text was the last thing read
         # While a step waits for a closing tag, new text is only appended and
         # probed for that tag, so a long value is not rescanned on every delta.
         self._waiting_for: str | None = None
@@ -116,7 +119,7 @@ class Glm45ToolParser(ToolParser):
         elif self._state == _ARGS:
             self.left_open = True
             self._close_arguments()
-            self._call_text(buf)
+            self._call_text(buf if self._in_text else buf.lstrip())
             self._end_call()
         else:  # _VALUE: a string value being streamed
             self.left_open = True
@@ -153,6 +156,7 @@ class Glm45ToolParser(ToolParser):
             return self._degrade_name()
         self._tool_name = name
         self._pairs = 0
+        self._in_text = False
         self._start_call(name)
         self._buf = body[min(cuts) :]
         self._state = _ARGS
@@ -165,24 +169,32 @@ class Glm45ToolParser(ToolParser):
         return True
 
     def _step_args(self) -> bool:
-        body = self._buf.lstrip()
+        buf = self._buf
+        body = buf.lstrip()
         if body.startswith(TOOL_END):
+            self._in_text = False
             self._close_arguments()
             self._end_call()
             self._buf = body[len(TOOL_END) :]
             self._state = _TEXT
             return True
         if body.startswith(KEY_START):
+            self._in_text = False
             return self._step_pair(body)
         if _is_partial(body, TOOL_END) or _is_partial(body, KEY_START):
-            self._buf = body
-            return False
-        # Stray text inside the call: keep it as text, up to the next tag.
+            return False  # whitespace and/or a tag's start: wait (whitespace kept, see below)
+        # Stray text inside the call: text, up to the next tag. Whitespace
+        # between two stray pieces is kept, whitespace next to a tag is not;
+        # a trailing whitespace run waits for what follows, so the result is
+        # the same however the text is split into deltas.
         nxt = body.find("<", 1)
         junk = body if nxt < 0 else body[:nxt]
-        self._call_text(junk)
-        self._buf = body[len(junk) :]
-        return bool(self._buf)
+        core = junk.rstrip()
+        lead = buf[: len(buf) - len(body)] if self._in_text else ""
+        self._call_text(lead + core)
+        self._in_text = True
+        self._buf = body[len(core) :]
+        return bool(self._buf.strip())
 
     def _step_pair(self, body: str) -> bool:
         key_end = body.find(KEY_END)

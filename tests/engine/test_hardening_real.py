@@ -1,0 +1,96 @@
+"""Issue 10 on the real engine: bounded shutdown (idle, in flight, start-up) and the stress harness (reduced)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .test_server_real import _free_port, _group_alive, _stop, _wait_ready
+
+TIMEOUT = 2.0
+SLACK = 15.0  # engine-core and worker processes need a few seconds to exit on a loaded 2-core machine
+
+
+def _serve(*extra: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", "--port", str(port), "--max-model-len", "1024", "--shutdown-timeout", str(TIMEOUT), *extra]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ), start_new_session=True)
+    return process, f"http://127.0.0.1:{port}", []
+
+
+def _gone_within(process: subprocess.Popen[str], seconds: float) -> float:
+    started = time.monotonic()
+    while (process.poll() is None or _group_alive(process.pid)) and time.monotonic() - started < seconds:
+        time.sleep(0.2)
+    assert process.poll() is not None and not _group_alive(process.pid), "server or engine processes survived"
+    return time.monotonic() - started
+
+
+def _harness() -> Any:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "stress.py"
+    spec = importlib.util.spec_from_file_location("glm_stress_real", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stress_then_sigterm_with_requests_in_flight() -> None:
+    process, url, log = _serve()
+    try:
+        _wait_ready(process, url, log)
+        stress = _harness()
+        figures = asyncio.run(stress.run(url, bad=200, stream_disconnects=10, plain_disconnects=5, concurrent=16, big_mb=5.0, settle=10.0))
+        print(stress._report(figures))
+        assert figures.responses_5xx == 0 and figures.in_stream_internal_errors == 0, figures.samples_5xx
+        assert figures.left_running_after_disconnects == 0 and figures.engine_running_after_disconnects in (0, -1)
+        assert figures.streams_done == 16 and figures.health_max_latency_s < 1.0
+        events: list[Any] = []
+
+        def stream() -> None:
+            body = {"messages": [{"role": "user", "content": "long"}], "max_tokens": 900, "ignore_eos": True, "stream": True}
+            with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=60) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        events.append(line[6:] if line == "data: [DONE]" else json.loads(line[6:]))
+
+        client = threading.Thread(target=stream)
+        client.start()
+        while not events:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _gone_within(process, TIMEOUT + SLACK)
+        client.join(timeout=10)
+        assert events[-1] == "[DONE]" and events[-2]["error"]["code"] == "server_shutting_down"
+    finally:
+        _stop(process)
+
+
+def test_sigterm_when_idle_and_during_start_up() -> None:
+    for phase in ("idle", "start-up"):
+        process, url, log = _serve("--tiny-arch", "Glm4ForCausalLM")
+        try:
+            if phase == "idle":
+                _wait_ready(process, url, log)
+            else:
+                assert process.stdout is not None
+                for line in process.stdout:  # the engine is being built
+                    if "loading" in line:
+                        break
+                time.sleep(3)
+            process.send_signal(signal.SIGTERM)
+            _gone_within(process, TIMEOUT + SLACK)
+        finally:
+            _stop(process)
