@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ._errors import APIError
 from ._routes import ROUTES, error_response
 from ._state import ServerState
+from .protocol_anthropic import error_body as anthropic_error_body
 
 __all__ = ["create_app"]
 
@@ -24,7 +25,7 @@ OPEN_PATHS = frozenset({"/health"})
 
 
 class ApiKeyMiddleware:
-    """``Authorization: Bearer <key>`` on every route but /health, compared in constant time."""
+    """``Authorization: Bearer <key>`` (or Anthropic's ``x-api-key: <key>``) on every route but /health, compared in constant time."""
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app
@@ -34,10 +35,13 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"authorization", b"")
-        if not hmac.compare_digest(given, self.expected):
-            error = APIError(401, "Invalid or missing API key: send it as 'Authorization: Bearer <key>'.", code="invalid_api_key")
-            response = JSONResponse(error.body(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"authorization", b"")
+        if not (hmac.compare_digest(given, self.expected) or hmac.compare_digest(b"Bearer " + headers.get(b"x-api-key", b""), self.expected)):
+            message = "Invalid or missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+            error = APIError(401, message, code="invalid_api_key")
+            body = anthropic_error_body(401, message) if scope["path"].startswith("/v1/messages") else error.body()
+            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -12,12 +12,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 
 from .. import _engine
 from .._version import __version__
+from . import _anthropic
 from ._chat import chat_completion, chat_stream, prepare_chat
 from ._chat_history import template_kwargs, to_template_messages
 from ._completions import completion, completion_stream, prepare_completion
 from ._errors import APIError, from_exception
 from ._state import ServerState
 from ._template import ChatTemplateError, render_chat
+from .protocol_anthropic import CountTokensRequest, MessagesRequest
 from .protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -169,8 +171,26 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
+@_anthropic.anthropic_errors
+async def messages(request: Request) -> Response:
+    state = _state(request)
+    req = await _parse(request, MessagesRequest)
+    prep = await _anthropic.prepare_messages(state, req)
+    if req.stream:
+        return _sse_response(_anthropic.message_events(state, req, prep))
+    return JSONResponse(await _anthropic.message_response(state, req, prep))
+
+
+@_anthropic.anthropic_errors
+async def count_tokens(request: Request) -> Response:
+    state = _state(request)
+    return JSONResponse(await _anthropic.count_tokens(state, await _parse(request, CountTokensRequest)))
+
+
 ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/v1/chat/completions", chat_completions, ["POST"]),
+    ("/v1/messages", messages, ["POST"]),
+    ("/v1/messages/count_tokens", count_tokens, ["POST"]),
     ("/v1/completions", completions, ["POST"]),
     ("/v1/models", models, ["GET"]),
     ("/tokenize", tokenize, ["POST"]),
