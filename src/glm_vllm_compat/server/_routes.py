@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 
 from .. import _engine
 from .._version import __version__
-from . import _anthropic
+from . import _anthropic, _responses
 from ._chat import chat_completion, chat_stream, prepare_chat
 from ._chat_history import template_kwargs, to_template_messages
 from ._completions import completion, completion_stream, prepare_completion
@@ -20,6 +20,7 @@ from ._errors import APIError, from_exception
 from ._state import ServerState
 from ._template import ChatTemplateError, render_chat
 from .protocol_anthropic import CountTokensRequest, MessagesRequest
+from .protocol_responses import ResponsesRequest
 from .protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -187,10 +188,21 @@ async def count_tokens(request: Request) -> Response:
     return JSONResponse(await _anthropic.count_tokens(state, await _parse(request, CountTokensRequest)))
 
 
+@guarded
+async def responses(request: Request) -> Response:
+    state = _state(request)
+    req = await _parse(request, ResponsesRequest)
+    prepared = await _responses.prepare_response(state, req)
+    if req.stream:
+        return _sse_response(_responses.response_events(state, prepared))
+    return JSONResponse(await _responses.response_object(state, prepared))
+
+
 ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/v1/chat/completions", chat_completions, ["POST"]),
     ("/v1/messages", messages, ["POST"]),
     ("/v1/messages/count_tokens", count_tokens, ["POST"]),
+    ("/v1/responses", responses, ["POST"]),
     ("/v1/completions", completions, ["POST"]),
     ("/v1/models", models, ["GET"]),
     ("/tokenize", tokenize, ["POST"]),
