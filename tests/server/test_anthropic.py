@@ -233,6 +233,18 @@ def test_stop_sequence_and_sampling_reach_the_engine(glm45: LiveServer) -> None:
     assert (sp.stop, sp.max_tokens, sp.temperature, sp.top_p, sp.top_k) == (["###", "END"], 100, 0.5, 0.9, 5)
 
 
+def test_structured_outputs_extension_and_output_format(glm45: LiveServer) -> None:
+    glm45.engine.script("\n晴")
+    _create(glm45, extra_body={"structured_outputs": {"choice": ["晴", "雨"]}})
+    sp = glm45.engine.requests[-1]["sampling_params"]
+    assert (getattr(sp, "structured_outputs", None) or sp.guided_decoding).choice == ["晴", "雨"]
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    glm45.engine.script('\n{"city": "北京"}')
+    _create(glm45, extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}})
+    sp = glm45.engine.requests[-1]["sampling_params"]
+    assert (getattr(sp, "structured_outputs", None) or sp.guided_decoding).json == schema
+
+
 def test_stop_token_is_end_turn_and_max_tokens_is_reported(glm45: LiveServer) -> None:
     glm45.engine.script("\n好的", stop_reason=151336)
     assert _create(glm45).stop_reason == "end_turn"
@@ -284,6 +296,7 @@ BAD = [
     ({"max_tokens": 16, "messages": USER, "thinking": {"type": "between_tools"}}, "between_tools"),
     ({"max_tokens": 16, "messages": USER, "output_config": {"effort": "high"}}, "effort"),
     ({"max_tokens": 16, "messages": USER, "temperature": 1.5}, "temperature"),
+    ({"max_tokens": 16, "messages": USER, "structured_outputs": {"regex": "a"}, "output_config": {"format": {"type": "json_schema", "schema": {}}}}, "conflicting"),
     ({"max_tokens": 16, "messages": USER, "stop_sequences": [""]}, "stop_sequences"),
     ({"max_tokens": 16, "messages": [*USER, {"role": "assistant", "content": "x"}, {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}]}]}, "tool_use"),
     ({"max_tokens": 16, "messages": [{"role": "user", "content": "长" * (MAX_MODEL_LEN * 2)}]}, "context length"),

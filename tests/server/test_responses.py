@@ -214,6 +214,13 @@ def test_instructions_sampling_and_text_format_reach_the_engine(glm45: LiveServe
     assert "只输出JSON" in _prompt(glm45)
 
 
+def test_structured_outputs_extension(glm45: LiveServer) -> None:
+    glm45.engine.script("\n晴")
+    _create(glm45, extra_body={"structured_outputs": {"regex": "晴|雨"}})
+    sp = glm45.engine.requests[-1]["sampling_params"]
+    assert (getattr(sp, "structured_outputs", None) or sp.guided_decoding).regex == "晴|雨"
+
+
 def _error(server: LiveServer, body: dict[str, Any]) -> tuple[int, Any]:
     response = httpx.post(server.url + "/v1/responses", json=body, timeout=30)
     return response.status_code, response.json()

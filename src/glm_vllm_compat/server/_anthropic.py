@@ -164,7 +164,8 @@ def to_chat_request(state: ServerState, req: CountTokensRequest) -> ChatCompleti
         data["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": req.output_config.format.schema_}}
     if isinstance(req, MessagesRequest):
         data["max_tokens"] = req.max_tokens
-        for ours, theirs in (("stop", req.stop_sequences), ("temperature", req.temperature), ("top_p", req.top_p), ("top_k", req.top_k)):
+        fields = (("stop", req.stop_sequences), ("temperature", req.temperature), ("top_p", req.top_p), ("top_k", req.top_k), ("structured_outputs", req.structured_outputs))
+        for ours, theirs in fields:
             if theirs is not None:
                 data[ours] = theirs
     return parse_request(ChatCompletionRequest, data)

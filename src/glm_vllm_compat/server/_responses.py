@@ -165,7 +165,14 @@ def to_chat_request(req: ResponsesRequest, history: list[dict[str, Any]]) -> Cha
         data["parallel_tool_calls"] = req.parallel_tool_calls
     if req.reasoning is not None and req.reasoning.effort is not None:
         data["chat_template_kwargs"] = {"enable_thinking": req.reasoning.effort != "none"}
-    for ours, theirs in (("max_tokens", req.max_output_tokens), ("temperature", req.temperature), ("top_p", req.top_p), ("response_format", _text_format(req))):
+    fields = (
+        ("max_tokens", req.max_output_tokens),
+        ("temperature", req.temperature),
+        ("top_p", req.top_p),
+        ("response_format", _text_format(req)),
+        ("structured_outputs", req.structured_outputs),
+    )
+    for ours, theirs in fields:
         if theirs is not None:
             data[ours] = theirs
     return parse_request(ChatCompletionRequest, data)

@@ -334,6 +334,8 @@ class MessagesRequest(CountTokensRequest):
     top_k: Optional[int] = None
     metadata: Optional[_Metadata] = None
     service_tier: Optional[Literal["auto", "standard_only"]] = None
+    structured_outputs: Optional[Dict[str, Any]] = None
+    """vLLM extension, as on /v1/chat/completions: constrain decoding (json/regex/choice/grammar)."""
 
     @model_validator(mode="after")
     def _check_sampling(self) -> MessagesRequest:

@@ -243,6 +243,8 @@ class ResponsesRequest(BaseModel):
     truncation: Optional[Literal["disabled"]] = None
     include: Optional[List[str]] = None
     metadata: Optional[Dict[str, str]] = None
+    structured_outputs: Optional[Dict[str, Any]] = None
+    """vLLM extension, as on /v1/chat/completions: constrain decoding (json/regex/choice/grammar)."""
     # Accepted, without effect on the answer: identifiers and caching/service hints.
     user: Optional[str] = None
     safety_identifier: Optional[str] = None
