@@ -119,7 +119,7 @@ Block = Annotated[Union[TextBlock, ToolUseBlock, ToolResultBlock, ThinkingBlock]
 _ROLE_BLOCKS = {"user": ("text", "tool_result"), "assistant": ("text", "tool_use", "thinking")}
 
 
-def _check_block_types(value: Any, allowed: tuple[str, ...], where: str) -> Any:
+def _check_block_types(value: Any, allowed: tuple[str, ...], where: str, prefix: str = "") -> Any:
     if not isinstance(value, list):
         return value
     for i, block in enumerate(value):
@@ -128,7 +128,7 @@ def _check_block_types(value: Any, allowed: tuple[str, ...], where: str) -> Any:
             raise InvalidRequest(
                 f"content block type {kind!r} is not supported in {where}: GLM chat models take text only "
                 f"(supported here: {', '.join(allowed)})",
-                f"[{i}].type",
+                f"{prefix}[{i}].type",
             )
     return value
 
@@ -143,7 +143,7 @@ class Message(BaseModel):
     @classmethod
     def _blocks_for_role(cls, data: Any) -> Any:
         if isinstance(data, Mapping) and data.get("role") in _ROLE_BLOCKS:
-            _check_block_types(data.get("content"), _ROLE_BLOCKS[data["role"]], f"a {data['role']} message")
+            _check_block_types(data.get("content"), _ROLE_BLOCKS[data["role"]], f"a {data['role']} message", "content")
         return data
 
     def blocks(self) -> list[TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock]:
