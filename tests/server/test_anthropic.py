@@ -284,6 +284,7 @@ BAD = [
     ({"max_tokens": 16, "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]}, "image"),
     ({"max_tokens": 16, "messages": [{"role": "system", "content": "x"}]}, "role"),
     ({"max_tokens": 16, "messages": [{"role": "assistant", "content": "x"}]}, "first message"),
+    ({"max_tokens": 16, "messages": [*USER, {"role": "assistant", "content": "北京"}]}, "prefilled"),
     ({"max_tokens": 16, "messages": USER, "container": "c1"}, "container"),
     ({"max_tokens": 16, "messages": USER, "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "server tool"),
     ({"max_tokens": 16, "messages": USER, "tools": [{"name": "has space", "input_schema": {"type": "object"}}]}, "tool name"),
@@ -298,7 +299,7 @@ BAD = [
     ({"max_tokens": 16, "messages": USER, "temperature": 1.5}, "temperature"),
     ({"max_tokens": 16, "messages": USER, "structured_outputs": {"regex": "a"}, "output_config": {"format": {"type": "json_schema", "schema": {}}}}, "conflicting"),
     ({"max_tokens": 16, "messages": USER, "stop_sequences": [""]}, "stop_sequences"),
-    ({"max_tokens": 16, "messages": [*USER, {"role": "assistant", "content": "x"}, {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}]}]}, "tool_use"),
+    ({"max_tokens": 16, "messages": [*USER, {"role": "assistant", "content": "x"}, {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}]}]}, "no matching tool_use"),
     ({"max_tokens": 16, "messages": [{"role": "user", "content": "长" * (MAX_MODEL_LEN * 2)}]}, "context length"),
 ]
 

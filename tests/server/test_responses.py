@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from .conftest import LiveServer
+from .conftest import LiveServer, start_server
 
 WEATHER = {
     "type": "function",
@@ -280,6 +280,22 @@ def test_engine_failure_mid_stream_is_an_error_event(glm45: LiveServer) -> None:
     glm45.engine.script("\n你好", error=RuntimeError("engine exploded"))
     with pytest.raises(openai.InternalServerError):
         _create(glm45)
+
+
+def test_disconnect_aborts_the_engine_request(tokenizers: dict[str, Any]) -> None:
+    import time
+
+    for live in start_server(tokenizers["glm45"], "glm45", piece_delay=0.05):
+        live.engine.script(["\n"] + ["字"] * 200)
+        body = {"model": "glm-test-glm45", "input": QUESTION, "stream": True}
+        with httpx.stream("POST", live.url + "/v1/responses", json=body, timeout=30) as response:
+            for n, _ in enumerate(response.iter_lines()):
+                if n > 12:
+                    break
+        deadline = time.monotonic() + 10
+        while not live.engine.aborted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live.engine.aborted == [live.engine.requests[-1]["request_id"]]
 
 
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="openai-agents needs Python 3.10+")

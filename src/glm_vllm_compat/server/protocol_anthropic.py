@@ -287,6 +287,11 @@ class CountTokensRequest(BaseModel):
             raise InvalidRequest("messages: at least one message is required", "messages")
         if self.messages[0].role != "user":
             raise InvalidRequest("messages: the first message must use the user role", "messages")
+        if self.messages[-1].role != "user":
+            raise InvalidRequest(
+                "messages: the last message must use the user role (continuing a prefilled assistant turn is not supported)",
+                f"messages[{len(self.messages) - 1}].role",
+            )
         names = [t.name for t in self.tools or []]
         for i, name in enumerate(names):
             if name in names[:i]:
