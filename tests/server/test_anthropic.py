@@ -22,14 +22,19 @@ WEATHER = {
 TIME = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
 OPENAI_WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "查询天气", "parameters": WEATHER["input_schema"]}}
 
-# Raw model outputs per family (the same as the chat-completions tests).
+# Raw model outputs per output format (tool-call parser name; the same as the chat-completions tests).
 CALLS = {
     "glm4": 'get_weather\n{"location": "北京", "days": 3}',
     "glm45": "\n<think>用户想查北京天气</think>\n<tool_call>get_weather\n<arg_key>location</arg_key>\n<arg_value>北京</arg_value>\n<arg_key>days</arg_key>\n<arg_value>3</arg_value>\n</tool_call>",
     "glm47": "用户想查北京天气</think><tool_call>get_weather<arg_key>location</arg_key><arg_value>北京</arg_value><arg_key>days</arg_key><arg_value>3</arg_value></tool_call>",
 }
 PLAIN = {"glm4": "\n你好！我是GLM。", "glm45": "\n<think>打个招呼</think>\n你好！我是GLM。", "glm47": "打个招呼</think>你好！我是GLM。"}
-THINKING = {"glm4": None, "glm45": "打个招呼", "glm47": "打个招呼"}
+
+
+def _thinking(server: LiveServer) -> str | None:
+    """The reasoning of PLAIN, for a family that thinks."""
+    return None if server.state.reasoning_parser == "none" else "打个招呼"
+
 USER = [{"role": "user", "content": "北京天气怎么样？"}]
 
 
@@ -60,23 +65,23 @@ def _blocks(message: Any) -> list[tuple[Any, ...]]:
 
 
 def test_plain_answer_with_thinking_blocks(server: LiveServer) -> None:
-    server.engine.script(PLAIN[server.family])
+    server.engine.script(PLAIN[server.state.tool_parser])
     message = _create(server)
-    thinking = [("thinking", THINKING[server.family])] if THINKING[server.family] else []
+    thinking = [("thinking", _thinking(server))] if _thinking(server) else []
     assert _blocks(message) == [*thinking, ("text", "你好！我是GLM。")]
     assert message.type == "message" and message.role == "assistant" and message.id.startswith("msg_")
     assert message.model == server.state.engine.served_names[0]
     assert (message.stop_reason, message.stop_sequence) == ("end_turn", None)
-    assert message.usage.output_tokens == len(PLAIN[server.family])
+    assert message.usage.output_tokens == len(PLAIN[server.state.tool_parser])
     assert message.usage.input_tokens == len(server.engine.requests[-1]["prompt"]["prompt_token_ids"])
 
 
 def test_tool_use(server: LiveServer) -> None:
-    server.engine.script(CALLS[server.family])
+    server.engine.script(CALLS[server.state.tool_parser])
     message = _create(server, tools=[WEATHER, TIME])
     assert message.stop_reason == "tool_use"
     *thinking, call = message.content
-    assert [b.thinking for b in thinking] == ([THINKING[server.family] and "用户想查北京天气"] if THINKING[server.family] else [])
+    assert [b.thinking for b in thinking] == ([_thinking(server) and "用户想查北京天气"] if _thinking(server) else [])
     assert (call.type, call.name, call.input) == ("tool_use", "get_weather", {"location": "北京", "days": 3})
 
 
@@ -87,12 +92,12 @@ def _chat_prompt_ids(server: LiveServer, messages: list[dict[str, Any]], **body:
 
 def test_tool_round_trip_renders_like_the_chat_api(server: LiveServer) -> None:
     """tool_use / tool_result / thinking blocks render exactly as the equivalent chat messages do."""
-    server.engine.script(CALLS[server.family])
+    server.engine.script(CALLS[server.state.tool_parser])
     first = _create(server, tools=[WEATHER], system="你是天气助手")
     history = [*USER, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]}]
     call = first.content[-1]
     result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": [{"type": "text", "text": "晴，25度"}]}]}
-    server.engine.script(PLAIN[server.family])
+    server.engine.script(PLAIN[server.state.tool_parser])
     final = _create(server, tools=[WEATHER], system="你是天气助手", messages=[*history, result])
     assert final.content[-1].text == "你好！我是GLM。"
     ids = server.engine.requests[-1]["prompt"]["prompt_token_ids"]
@@ -104,12 +109,12 @@ def test_tool_round_trip_renders_like_the_chat_api(server: LiveServer) -> None:
         {
             "role": "assistant",
             "content": "",
-            "reasoning_content": THINKING[server.family] and "用户想查北京天气",
+            "reasoning_content": _thinking(server) and "用户想查北京天气",
             "tool_calls": [{"id": call.id, "type": "function", "function": {"name": "get_weather", "arguments": json.dumps(call.input)}}],
         },
         {"role": "tool", "tool_call_id": call.id, "content": "晴，25度"},
     ]
-    if not THINKING[server.family]:
+    if not _thinking(server):
         del chat_history[2]["reasoning_content"]
     assert _chat_prompt_ids(server, chat_history, tools=[OPENAI_WEATHER]) == ids
 
@@ -123,7 +128,7 @@ def _streamed(server: LiveServer, **kwargs: Any) -> tuple[Any, list[Any]]:
 
 @pytest.mark.parametrize("raw_kind", ["call", "plain"])
 def test_stream_assembles_to_the_non_streamed_message(server: LiveServer, raw_kind: str) -> None:
-    raw = CALLS[server.family] if raw_kind == "call" else PLAIN[server.family]
+    raw = CALLS[server.state.tool_parser] if raw_kind == "call" else PLAIN[server.state.tool_parser]
     server.engine.script(raw)
     full = _create(server, tools=[WEATHER])
     server.engine.script(raw)
@@ -176,11 +181,26 @@ def test_stream_event_sequence(glm45: LiveServer) -> None:
 
 
 def test_thinking_disabled_switches_the_template(server: LiveServer) -> None:
-    server.engine.script("\n好的" if server.family != "glm47" else "好的")
+    """The family's thinking switch is set; the answer is parsed the way the prompt left it."""
+    server.engine.script("好的")
     message = _create(server, thinking={"type": "disabled"})
-    assert _blocks(message) == [("text", "好的")]
-    if server.family != "glm4":
-        assert _prompt(server).endswith("</think>")
+    switched_off = _prompt(server).endswith("</think>")
+    if _thinking(server) is None or switched_off:
+        assert _blocks(message) == [("text", "好的")]
+    else:  # a family whose thinking cannot be switched off
+        assert _blocks(message) == [("thinking", "好的")]
+
+
+@pytest.mark.parametrize("family", ["glm45", "glm47"])
+def test_thinking_disabled_reaches_the_template(family: str, request: pytest.FixtureRequest) -> None:
+    live: LiveServer = request.getfixturevalue(family)
+    live.engine.scripts.clear()
+    live.engine.script("好的")
+    assert _blocks(_create(live, thinking={"type": "disabled"})) == [("text", "好的")]
+    assert _prompt(live).endswith("</think>")
+    live.engine.script(PLAIN[family])
+    _create(live, thinking={"type": "adaptive"})
+    assert not _prompt(live).endswith("</think>")
 
 
 def test_thinking_enabled_with_a_budget(glm45: LiveServer) -> None:
@@ -267,7 +287,7 @@ def test_max_tokens_beyond_the_context_window_runs_up_to_it(glm45: LiveServer) -
 def test_count_tokens_matches_the_prompt(server: LiveServer) -> None:
     body: dict[str, Any] = {"model": server.state.engine.served_names[0], "messages": USER, "tools": [WEATHER], "system": "简短回答"}
     counted = _client(server).messages.count_tokens(**body)
-    server.engine.script(PLAIN[server.family])
+    server.engine.script(PLAIN[server.state.tool_parser])
     message = _client(server).messages.create(max_tokens=64, **body)
     assert counted.input_tokens == message.usage.input_tokens > 0
 

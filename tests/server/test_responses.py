@@ -23,13 +23,18 @@ WEATHER = {
 TIME = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
 CHAT_WEATHER = {"type": "function", "function": {k: v for k, v in WEATHER.items() if k != "type"}}
 
+# Raw model outputs per output format (tool-call parser name).
 CALLS = {
     "glm4": 'get_weather\n{"location": "北京", "days": 3}',
     "glm45": "\n<think>用户想查北京天气</think>\n<tool_call>get_weather\n<arg_key>location</arg_key>\n<arg_value>北京</arg_value>\n<arg_key>days</arg_key>\n<arg_value>3</arg_value>\n</tool_call>",
     "glm47": "用户想查北京天气</think><tool_call>get_weather<arg_key>location</arg_key><arg_value>北京</arg_value><arg_key>days</arg_key><arg_value>3</arg_value></tool_call>",
 }
 PLAIN = {"glm4": "\n你好！我是GLM。", "glm45": "\n<think>打个招呼</think>\n你好！我是GLM。", "glm47": "打个招呼</think>你好！我是GLM。"}
-THINKS = {"glm4": False, "glm45": True, "glm47": True}
+
+
+def _thinks(server: LiveServer) -> bool:
+    return server.state.reasoning_parser != "none"
+
 QUESTION = "北京天气怎么样？"
 
 
@@ -60,24 +65,24 @@ def _items(response: Any) -> list[tuple[Any, ...]]:
 
 
 def test_plain_answer_with_a_reasoning_item(server: LiveServer) -> None:
-    server.engine.script(PLAIN[server.family])
+    server.engine.script(PLAIN[server.state.tool_parser])
     response = _create(server)
-    reasoning = [("reasoning", ["打个招呼"], [])] if THINKS[server.family] else []
+    reasoning = [("reasoning", ["打个招呼"], [])] if _thinks(server) else []
     assert _items(response) == [*reasoning, ("message", "assistant", [("output_text", "你好！我是GLM。")], "completed")]
     assert response.output_text == "你好！我是GLM。"
     assert response.status == "completed" and response.object == "response" and response.id.startswith("resp_")
-    assert response.usage.output_tokens == len(PLAIN[server.family])
+    assert response.usage.output_tokens == len(PLAIN[server.state.tool_parser])
     assert response.usage.input_tokens == len(_prompt_ids(server))
-    assert response.usage.output_tokens_details.reasoning_tokens == (len(server.state.engine.encode("打个招呼")) if THINKS[server.family] else 0)
+    assert response.usage.output_tokens_details.reasoning_tokens == (len(server.state.engine.encode("打个招呼")) if _thinks(server) else 0)
 
 
 def test_function_call(server: LiveServer) -> None:
-    server.engine.script(CALLS[server.family])
+    server.engine.script(CALLS[server.state.tool_parser])
     response = _create(server, tools=[WEATHER, TIME])
     call = response.output[-1]
     assert (call.type, call.name, json.loads(call.arguments)) == ("function_call", "get_weather", {"location": "北京", "days": 3})
     assert call.call_id.startswith("call_") and call.id.startswith("fc_") and call.status == "completed"
-    assert [i.type for i in response.output] == (["reasoning", "function_call"] if THINKS[server.family] else ["function_call"])
+    assert [i.type for i in response.output] == (["reasoning", "function_call"] if _thinks(server) else ["function_call"])
 
 
 def _chat_prompt_ids(server: LiveServer, messages: list[dict[str, Any]], **body: Any) -> list[int]:
@@ -86,18 +91,18 @@ def _chat_prompt_ids(server: LiveServer, messages: list[dict[str, Any]], **body:
 
 
 def test_tool_round_trip_renders_like_the_chat_api(server: LiveServer) -> None:
-    server.engine.script(CALLS[server.family])
+    server.engine.script(CALLS[server.state.tool_parser])
     first = _create(server, tools=[WEATHER], instructions="你是天气助手", store=False)
     call = first.output[-1]
     items = [{"role": "user", "content": QUESTION}, *[i.model_dump(exclude_none=True) for i in first.output]]
     items.append({"type": "function_call_output", "call_id": call.call_id, "output": "晴，25度"})
-    server.engine.script(PLAIN[server.family])
+    server.engine.script(PLAIN[server.state.tool_parser])
     final = _create(server, tools=[WEATHER], instructions="你是天气助手", input=items)
     assert final.output_text == "你好！我是GLM。"
     ids = _prompt_ids(server)
     assert "晴，25度" in _prompt(server) and "<|observation|>" in _prompt(server)
     assistant: dict[str, Any] = {"role": "assistant", "content": "", "tool_calls": [{"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]}
-    if THINKS[server.family]:
+    if _thinks(server):
         assistant["reasoning_content"] = "用户想查北京天气"
     messages = [{"role": "system", "content": "你是天气助手"}, {"role": "user", "content": QUESTION}, assistant, {"role": "tool", "tool_call_id": call.call_id, "content": "晴，25度"}]
     assert _chat_prompt_ids(server, messages, tools=[CHAT_WEATHER]) == ids
@@ -150,7 +155,7 @@ def _streamed(server: LiveServer, **kwargs: Any) -> tuple[Any, list[Any]]:
 
 @pytest.mark.parametrize("raw_kind", ["call", "plain"])
 def test_stream_assembles_to_the_non_streamed_response(server: LiveServer, raw_kind: str) -> None:
-    raw = CALLS[server.family] if raw_kind == "call" else PLAIN[server.family]
+    raw = CALLS[server.state.tool_parser] if raw_kind == "call" else PLAIN[server.state.tool_parser]
     server.engine.script(raw)
     full = _create(server, tools=[WEATHER])
     server.engine.script(raw)
