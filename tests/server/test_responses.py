@@ -303,8 +303,16 @@ def test_disconnect_aborts_the_engine_request(tokenizers: dict[str, Any]) -> Non
         assert live.engine.aborted == [live.engine.requests[-1]["request_id"]]
 
 
+async def _run_streamed(agents: Any, agent: Any) -> Any:
+    result = agents.Runner.run_streamed(agent, QUESTION)
+    async for _ in result.stream_events():
+        pass
+    return result
+
+
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="openai-agents needs Python 3.10+")
-def test_openai_agents_sdk_tool_round_trip(glm45: LiveServer) -> None:
+@pytest.mark.parametrize("streamed", [False, True])
+def test_openai_agents_sdk_tool_round_trip(glm45: LiveServer, streamed: bool) -> None:
     agents = pytest.importorskip("agents")
     calls: list[str] = []
 
@@ -320,7 +328,7 @@ def test_openai_agents_sdk_tool_round_trip(glm45: LiveServer) -> None:
     model = agents.OpenAIResponsesModel(model="glm-test-glm45", openai_client=client)
     agent = agents.Agent(name="weather", instructions="你是天气助手", tools=[get_weather], model=model)
     agents.set_tracing_disabled(True)
-    result = asyncio.run(agents.Runner.run(agent, QUESTION))
+    result = asyncio.run(_run_streamed(agents, agent) if streamed else agents.Runner.run(agent, QUESTION))
     assert calls == ["北京"]
     assert result.final_output == "北京今天晴，25度。"
     prompt = _prompt(glm45)
