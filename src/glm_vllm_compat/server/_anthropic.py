@@ -12,6 +12,7 @@ message is those same events applied to an empty message, so the two agree.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ._chat import PreparedChat, prepare_chat
-from ._chat_events import ChatDelta, ChatFinish, chat_deltas
+from ._chat_events import ChatDelta, ChatFinish, open_chat_deltas
 from ._errors import APIError, from_exception
 from ._reasoning import get_reasoning_parser
 from ._sse import sse_event
@@ -37,7 +38,7 @@ from .protocol_anthropic import (
     error_body,
 )
 
-__all__ = ["anthropic_errors", "count_tokens", "prepare_messages", "message_events", "message_response"]
+__all__ = ["PreparedMessage", "anthropic_errors", "count_tokens", "message_events", "message_response", "prepare_messages"]
 
 Event = tuple[str, dict[str, Any]]
 Handler = Callable[[Request], Awaitable[Response]]
@@ -171,12 +172,20 @@ def to_chat_request(state: ServerState, req: CountTokensRequest) -> ChatCompleti
     return parse_request(ChatCompletionRequest, data)
 
 
-async def prepare_messages(state: ServerState, req: MessagesRequest) -> tuple[PreparedChat, bool]:
-    """Validate and prepare (render, tokenize, sampling) before any byte is sent.
+@dataclasses.dataclass
+class PreparedMessage:
+    chat: PreparedChat
+    clamped: bool
+    """``max_tokens`` exceeded the room left by the prompt: generation runs up to the window."""
+    deltas: AsyncIterator[ChatDelta | ChatFinish]
+
+
+async def prepare_messages(state: ServerState, req: MessagesRequest) -> PreparedMessage:
+    """Validate, prepare (render, tokenize, sampling) and start, before any byte is sent.
 
     As in Anthropic's API, ``max_tokens`` is a cap that may exceed what the
-    context window leaves: then generation runs up to the window (the second
-    value is True) and a stop there is ``model_context_window_exceeded``.
+    context window leaves: then generation runs up to the window and a stop
+    there is ``model_context_window_exceeded``.
     """
     chat = to_chat_request(state, req)
     clamped = False
@@ -187,7 +196,7 @@ async def prepare_messages(state: ServerState, req: MessagesRequest) -> tuple[Pr
             raise
         prep, clamped = await prepare_chat(state, chat.model_copy(update={"max_tokens": None})), True
     prep.request_id = f"msg_{uuid.uuid4().hex}"
-    return prep, clamped
+    return PreparedMessage(prep, clamped, await open_chat_deltas(state, prep))
 
 
 async def count_tokens(state: ServerState, req: CountTokensRequest) -> dict[str, Any]:
@@ -296,29 +305,27 @@ class _Shaper:
         return [*events, ("message_delta", delta), ("message_stop", {"type": "message_stop"})]
 
 
-async def _events(state: ServerState, prep: PreparedChat, shaper: _Shaper) -> AsyncIterator[Event]:
+async def _events(prepared: PreparedMessage, shaper: _Shaper) -> AsyncIterator[Event]:
     for event in shaper.start():
         yield event
-    async for item in chat_deltas(state, prep):
+    async for item in prepared.deltas:
         for event in shaper.finish(item) if isinstance(item, ChatFinish) else shaper.feed(item):
             yield event
 
 
-async def message_events(state: ServerState, req: MessagesRequest, prepared: tuple[PreparedChat, bool]) -> AsyncIterator[str]:
+async def message_events(req: MessagesRequest, prepared: PreparedMessage) -> AsyncIterator[str]:
     """The SSE stream; an error after it started is sent as an ``error`` event."""
-    prep, clamped = prepared
     try:
-        async for name, data in _events(state, prep, _Shaper(req, prep, clamped)):
+        async for name, data in _events(prepared, _Shaper(req, prepared.chat, prepared.clamped)):
             yield sse_event(name, data)
     except Exception as exc:  # the stream has started: report in-band
         error = _api_error(exc)
         yield sse_event("error", error_body(error.status, error.message))
 
 
-async def message_response(state: ServerState, req: MessagesRequest, prepared: tuple[PreparedChat, bool]) -> dict[str, Any]:
+async def message_response(req: MessagesRequest, prepared: PreparedMessage) -> dict[str, Any]:
     """The non-streamed message: the stream's events applied to an empty message."""
-    prep, clamped = prepared
-    shaper = _Shaper(req, prep, clamped)
-    async for _ in _events(state, prep, shaper):
+    shaper = _Shaper(req, prepared.chat, prepared.clamped)
+    async for _ in _events(prepared, shaper):
         pass
     return shaper.message

@@ -21,7 +21,7 @@ from ._chat import PreparedChat, chat_stream
 from ._errors import APIError
 from ._state import ServerState
 
-__all__ = ["ChatDelta", "ChatFinish", "ChatStreamError", "chat_deltas"]
+__all__ = ["ChatDelta", "ChatFinish", "ChatStreamError", "open_chat_deltas", "read_chat_stream"]
 
 # OpenAI error ``type`` -> HTTP status, for an error reported inside the chat stream.
 _STATUS = {
@@ -89,17 +89,26 @@ def _error(body: dict[str, Any]) -> ChatStreamError:
     return ChatStreamError(status, str(error.get("message", "the chat stream failed")), param=error.get("param"), code=error.get("code"))
 
 
-async def chat_deltas(state: ServerState, prep: PreparedChat) -> AsyncIterator[ChatDelta | ChatFinish]:
-    """The deltas of one choice, then one :class:`ChatFinish`.
+async def open_chat_deltas(state: ServerState, prep: PreparedChat) -> AsyncIterator[ChatDelta | ChatFinish]:
+    """The chat stream of ``prep`` as :func:`read_chat_stream` deltas.
 
-    ``prep.request`` must be a streamed request with usage
+    The one place that starts the chat code's stream; awaited before a
+    response is sent, so that a chat code that checks the engine's acceptance
+    up front reports a rejection as an HTTP error, not in-band.
+    """
+    return read_chat_stream(chat_stream(state, prep))
+
+
+async def read_chat_stream(stream: AsyncIterator[str]) -> AsyncIterator[ChatDelta | ChatFinish]:
+    """The deltas of one choice of a chat SSE stream, then one :class:`ChatFinish`.
+
+    The request must be a streamed one with usage
     (``stream_options.include_usage``). An in-band error is raised as
     :class:`ChatStreamError`. Closing this generator early closes the chat
     stream, which aborts the engine request.
     """
     finish: tuple[str, int | str | None] | None = None
     usage: dict[str, Any] | None = None
-    stream = chat_stream(state, prep)
     try:
         async for event in stream:
             for payload in _payloads(event):

@@ -25,14 +25,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ._chat import PreparedChat, prepare_chat
-from ._chat_events import ChatDelta, ChatFinish, chat_deltas
+from ._chat_events import ChatDelta, ChatFinish, open_chat_deltas
 from ._errors import APIError, from_exception
 from ._sse import sse_event
 from ._state import ServerState
 from .protocol import ChatCompletionRequest, InvalidRequest, parse_request
 from .protocol_responses import FunctionCallItem, FunctionCallOutputItem, MessageItem, ReasoningItem, ResponsesRequest
 
-__all__ = ["ResponseStore", "prepare_response", "response_events", "response_object"]
+__all__ = ["PreparedResponse", "ResponseStore", "prepare_response", "response_events", "response_object"]
 
 Event = tuple[str, dict[str, Any]]
 STORE_SIZE = 1024
@@ -183,15 +183,16 @@ class PreparedResponse:
     chat: PreparedChat
     request: ResponsesRequest
     id: str
+    deltas: AsyncIterator[ChatDelta | ChatFinish]
 
 
 async def prepare_response(state: ServerState, req: ResponsesRequest) -> PreparedResponse:
-    """Validate and prepare (history, render, tokenize, sampling) before any byte is sent."""
+    """Validate, prepare (history, render, tokenize, sampling) and start, before any byte is sent."""
     history = _store(state).history(req.previous_response_id) if req.previous_response_id else []
     prep = await prepare_chat(state, to_chat_request(req, history))
     response_id = _id("resp")
     prep.request_id = response_id
-    return PreparedResponse(prep, req, response_id)
+    return PreparedResponse(prep, req, response_id, await open_chat_deltas(state, prep))
 
 
 # -- response shaping ------------------------------------------------------------------
@@ -346,10 +347,10 @@ def _skeleton(prepared: PreparedResponse, output: list[dict[str, Any]]) -> dict[
     }
 
 
-async def _events(state: ServerState, prepared: PreparedResponse, shaper: _Shaper) -> AsyncIterator[Event]:
+async def _events(prepared: PreparedResponse, shaper: _Shaper) -> AsyncIterator[Event]:
     for event in shaper.start():
         yield event
-    async for item in chat_deltas(state, prepared.chat):
+    async for item in prepared.deltas:
         for event in shaper.finish(item) if isinstance(item, ChatFinish) else shaper.feed(item):
             yield event
 
@@ -364,7 +365,7 @@ async def response_events(state: ServerState, prepared: PreparedResponse) -> Asy
     """The SSE stream; an error after it started is sent as ``error`` + ``response.failed``."""
     shaper = _Shaper(state, prepared)
     try:
-        async for name, data in _events(state, prepared, shaper):
+        async for name, data in _events(prepared, shaper):
             yield sse_event(name, data)
     except Exception as exc:  # the stream has started: report in-band
         for name, data in shaper.fail(_api_error(exc)):
@@ -374,6 +375,6 @@ async def response_events(state: ServerState, prepared: PreparedResponse) -> Asy
 async def response_object(state: ServerState, prepared: PreparedResponse) -> dict[str, Any]:
     """The non-streamed response: the final state of the stream's events."""
     shaper = _Shaper(state, prepared)
-    async for _ in _events(state, prepared, shaper):
+    async for _ in _events(prepared, shaper):
         pass
     return shaper.response

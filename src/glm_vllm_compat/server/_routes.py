@@ -176,10 +176,10 @@ async def metrics(request: Request) -> Response:
 async def messages(request: Request) -> Response:
     state = _state(request)
     req = await _parse(request, MessagesRequest)
-    prep = await _anthropic.prepare_messages(state, req)
+    prepared = await _anthropic.prepare_messages(state, req)
     if req.stream:
-        return _sse_response(_anthropic.message_events(state, req, prep))
-    return JSONResponse(await _anthropic.message_response(state, req, prep))
+        return _sse_response(_anthropic.message_events(req, prepared))
+    return JSONResponse(await _anthropic.message_response(req, prepared))
 
 
 @_anthropic.anthropic_errors
