@@ -332,6 +332,13 @@ def test_bad_input_is_an_anthropic_400(glm45: LiveServer, body: dict[str, Any], 
     assert needle in error["error"]["message"]
 
 
+def test_count_tokens_errors_are_anthropic_shaped(glm45: LiveServer) -> None:
+    status, error = _error(glm45, {"model": "glm-test-glm45", "messages": [{"role": "user", "content": [{"type": "image"}]}]}, "/v1/messages/count_tokens")
+    assert status == 400 and error["type"] == "error" and "image" in error["error"]["message"]
+    status, error = _error(glm45, {"model": "nope", "messages": USER}, "/v1/messages/count_tokens")
+    assert status == 404 and error["error"]["type"] == "not_found_error"
+
+
 def test_bad_input_through_the_sdk(glm4: LiveServer) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         _create(glm4, thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048)
