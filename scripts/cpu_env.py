@@ -80,7 +80,7 @@ SMOKE = Path(__file__).resolve().parent / "cpu_smoke.py"
 # break ``import vllm``; triton is torch's own dep (exact pin from torch).
 DROP = {"torch", "torchvision", "torchaudio", "torchcodec", "triton"}
 REMOVE_AFTER = ["torchvision", "torchaudio", "torchcodec"]
-TEST_DEPS = ["pytest", "pytest-asyncio", "hypothesis", "openai", "httpx",
+TEST_DEPS = ["pytest", "pytest-asyncio", "hypothesis", "openai", "anthropic", "httpx",
              "tokenizers", "numpy", "safetensors"]
 
 # ---------------------------------------------------------------------------

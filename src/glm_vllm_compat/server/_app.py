@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ._errors import APIError
 from ._routes import ROUTES, error_response
 from ._state import ServerState
+from .protocol_anthropic import error_body as anthropic_error_body
 
 __all__ = ["create_app"]
 
@@ -24,10 +25,12 @@ OPEN_PATHS = frozenset({"/health"})
 
 
 class ApiKeyMiddleware:
-    """``Authorization: Bearer <key>`` on every route but /health, compared in constant time.
+    """``Authorization: Bearer <key>`` (or Anthropic's ``x-api-key: <key>``) on every route but /health,
+    compared in constant time.
 
-    The scheme is case-insensitive (RFC 9110); more than one Authorization
-    header is ambiguous and refused rather than letting one of them win.
+    The scheme is case-insensitive (RFC 9110); more than one header of either
+    kind is ambiguous and refused rather than letting one of them win; every
+    credential a request sends must be the key.
     """
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
@@ -35,13 +38,17 @@ class ApiKeyMiddleware:
         self.expected = api_key.encode()
 
     def _refusal(self, headers: list[tuple[bytes, bytes]]) -> APIError | None:
-        given = [value for name, value in headers if name.lower() == b"authorization"]
-        if len(given) > 1:
-            return APIError(401, "More than one Authorization header: send exactly one.", code="invalid_api_key")
-        scheme, _, token = (given[0] if given else b"").strip().partition(b" ")
-        ok = hmac.compare_digest(token.strip(), self.expected)
-        if scheme.lower() != b"bearer" or not ok:
-            return APIError(401, "Invalid or missing API key: send it as 'Authorization: Bearer <key>'.", code="invalid_api_key")
+        auth = [value for name, value in headers if name.lower() == b"authorization"]
+        keys = [value for name, value in headers if name.lower() == b"x-api-key"]
+        if len(auth) > 1 or len(keys) > 1:
+            return APIError(401, "More than one Authorization or x-api-key header: send exactly one.", code="invalid_api_key")
+        tokens = list(keys)
+        if auth:
+            scheme, _, token = auth[0].strip().partition(b" ")
+            tokens.append(token.strip() if scheme.lower() == b"bearer" else b"")
+        if not tokens or not all(hmac.compare_digest(t, self.expected) for t in tokens):
+            message = "Invalid or missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+            return APIError(401, message, code="invalid_api_key")
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,7 +57,8 @@ class ApiKeyMiddleware:
             return
         error = self._refusal(list(scope.get("headers") or []))
         if error is not None:
-            response = JSONResponse(error.body(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            body = anthropic_error_body(401, error.message) if scope["path"].startswith("/v1/messages") else error.body()
+            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

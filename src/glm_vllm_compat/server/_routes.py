@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from .._version import __version__
 from ._body import decode_json, read_body
 from ._chat import chat_completion, open_chat_stream, prepare_chat
+from . import _anthropic, _responses
 from ._chat_history import template_kwargs, to_template_messages
 from ._completions import completion, open_completion_stream, prepare_completion
 from ._engine import OFF_LOOP_CHARS
@@ -20,6 +21,8 @@ from ._errors import APIError, from_exception
 from ._sampling import check_in_vocab
 from ._state import ServerState
 from ._template import ChatTemplateError, render_chat
+from .protocol_anthropic import CountTokensRequest, MessagesRequest
+from .protocol_responses import ResponsesRequest
 from .protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -90,17 +93,23 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
             task.cancel()
 
 
-def guarded(handler: Handler) -> Handler:
+def guarded(handler: Handler, respond: Callable[[BaseException], Response] = error_response) -> Handler:
+    """``handler`` with every failure answered by ``respond`` (an error object of the route's API)."""
+
     async def wrapper(request: Request) -> Response:
         try:
             return await handler(request)
         except (ClientGone, ClientDisconnect):
             return Response(status_code=499)  # never sent: nobody is listening
         except Exception as exc:
-            return error_response(exc)
+            return respond(exc)
 
     wrapper.__name__ = handler.__name__
     return wrapper
+
+
+def anthropic_guarded(handler: Handler) -> Handler:
+    return guarded(handler, _anthropic.anthropic_error_response)
 
 
 def _sse_response(events: AsyncIterator[str]) -> StreamingResponse:
@@ -220,8 +229,37 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
+@anthropic_guarded
+async def messages(request: Request) -> Response:
+    state = _state(request)
+    req = await _parse(request, MessagesRequest)
+    prepared = await until_disconnect(request, _anthropic.prepare_messages(state, req))
+    if req.stream:
+        return _sse_response(_anthropic.message_events(req, prepared))
+    return JSONResponse(await until_disconnect(request, _anthropic.message_response(req, prepared)))
+
+
+@anthropic_guarded
+async def count_tokens(request: Request) -> Response:
+    state = _state(request)
+    return JSONResponse(await _anthropic.count_tokens(state, await _parse(request, CountTokensRequest)))
+
+
+@guarded
+async def responses(request: Request) -> Response:
+    state = _state(request)
+    req = await _parse(request, ResponsesRequest)
+    prepared = await until_disconnect(request, _responses.prepare_response(state, req))
+    if req.stream:
+        return _sse_response(_responses.response_events(state, prepared))
+    return JSONResponse(await until_disconnect(request, _responses.response_object(state, prepared)))
+
+
 ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/v1/chat/completions", chat_completions, ["POST"]),
+    ("/v1/messages", messages, ["POST"]),
+    ("/v1/messages/count_tokens", count_tokens, ["POST"]),
+    ("/v1/responses", responses, ["POST"]),
     ("/v1/completions", completions, ["POST"]),
     ("/v1/models", models, ["GET"]),
     ("/tokenize", tokenize, ["POST"]),

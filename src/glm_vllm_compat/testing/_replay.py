@@ -28,6 +28,8 @@ class ReplayScript:
     finish_reason: str = "stop"
     error: BaseException | None = None
     """Raised after the pieces (an engine failure mid-request)."""
+    stop_reason: int | str | None = None
+    """The engine's ``stop_reason`` on the last output (a matched stop string or token id)."""
 
 
 @dataclasses.dataclass
@@ -66,10 +68,12 @@ class ReplayEngine:
         self.aborted: list[str] = []
         self._running: set[str] = set()
 
-    def script(self, raw: str | Sequence[str], finish_reason: str = "stop", error: BaseException | None = None) -> None:
+    def script(
+        self, raw: str | Sequence[str], finish_reason: str = "stop", error: BaseException | None = None, stop_reason: int | str | None = None
+    ) -> None:
         """Queue an answer; a str is replayed one character per token."""
         pieces = list(raw) if isinstance(raw, str) else list(raw)
-        self.scripts.append(ReplayScript(pieces, finish_reason, error))
+        self.scripts.append(ReplayScript(pieces, finish_reason, error, stop_reason))
 
     def _next(self) -> ReplayScript:
         if self.scripts:
@@ -105,6 +109,7 @@ class ReplayEngine:
                 _append(c, piece, 1000 + step)
                 if last and script.error is None:
                     c.finish_reason = "length" if len(pieces) < len(script.pieces) else script.finish_reason
+                    c.stop_reason = script.stop_reason if c.finish_reason == "stop" else None
             yield _snapshot(request_id, ids, completions, last and script.error is None)
         if script.error is not None:
             raise script.error
