@@ -52,8 +52,10 @@ def _api_error(exc: BaseException) -> APIError:
 
 
 def anthropic_error_response(exc: BaseException) -> JSONResponse:
+    """Anthropic's error object has no ``param``: the field, where known, leads the message."""
     error = _api_error(exc)
-    return JSONResponse(error_body(error.status, error.message), status_code=error.status)
+    message = error.message if not error.param or error.param in error.message else f"{error.param}: {error.message}"
+    return JSONResponse(error_body(error.status, message), status_code=error.status)
 
 
 # -- request translation --------------------------------------------------------
