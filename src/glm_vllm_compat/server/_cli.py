@@ -183,11 +183,20 @@ def _check_options(options: argparse.Namespace) -> None:
         raise StartupError(str(exc)) from None
 
 
+def local_ranks(engine: dict[str, Any]) -> int:
+    """Engine ranks on this node: local data-parallel ranks x pipeline x tensor parallel size.
+
+    vLLM's CPU backend takes one ``VLLM_CPU_OMP_THREADS_BIND`` list per rank, data-parallel ranks included.
+    """
+    local_dp = int(engine.get("data_parallel_size_local") or engine.get("data_parallel_size") or 1)
+    return local_dp * int(engine.get("pipeline_parallel_size") or 1) * int(engine.get("tensor_parallel_size") or 1)
+
+
 def apply_cpu_defaults(info: VllmInfo, engine: dict[str, Any]) -> None:
     """On the CPU platform, set what the user left unset (printed), or stop on an impossible layout."""
     if not _cpu_defaults.is_cpu_platform(info, os.environ):
         return
-    ranks = int(engine.get("tensor_parallel_size", 1)) * int(engine.get("pipeline_parallel_size", 1))
+    ranks = local_ranks(engine)
     try:
         chosen = _cpu_defaults.cpu_defaults(os.environ, ranks, _cpu_defaults.allowed_cores(), _cpu_defaults.available_memory())
     except _cpu_defaults.CpuDefaultsError as exc:

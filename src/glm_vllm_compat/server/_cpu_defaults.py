@@ -7,8 +7,8 @@ much memory or one core. When the user has not set them, ``serve`` sets:
 * ``VLLM_CPU_KVCACHE_SPACE``: a quarter of the available memory, in GiB,
   at least 1 and at most :data:`KV_CAP_GIB`;
 * ``VLLM_CPU_OMP_THREADS_BIND``: every allowed core for one rank, or the
-  cores split into one contiguous block per tensor/pipeline-parallel rank
-  (``0|1`` for two ranks on two cores).
+  cores split into one contiguous block per engine rank on this node
+  (data x pipeline x tensor parallel; ``0|1`` for two ranks on two cores).
 
 The platform is recognised from what is installed, never from a version number.
 """
@@ -55,7 +55,7 @@ def thread_binding(cores: Sequence[int], ranks: int) -> str:
     cores = sorted(cores)
     if ranks > len(cores):
         raise CpuDefaultsError(
-            f"{ranks} parallel ranks (tensor x pipeline parallel size) need at least {ranks} CPU cores; "
+            f"{ranks} engine ranks (data x pipeline x tensor parallel size) need at least {ranks} CPU cores; "
             f"this machine gives the server {len(cores)}"
         )
     size, extra = divmod(len(cores), ranks)
@@ -74,7 +74,8 @@ def _check_binding(value: str, ranks: int) -> None:
     if given != ranks:
         raise CpuDefaultsError(
             f"VLLM_CPU_OMP_THREADS_BIND={value!r} has {given} core list(s) but the server runs {ranks} "
-            f"parallel rank(s); give one list per rank, separated by '|' (e.g. '0|1'), or unset it"
+            f"engine rank(s) (data x pipeline x tensor parallel); give one list per rank, separated by '|' "
+            "(e.g. '0|1'), or unset it"
         )
 
 

@@ -95,9 +95,14 @@ def recorded_fields(version: str, root: Path = _ROOT) -> list[EngineField] | Non
     return [EngineField(f["name"], f["annotation"] or "") for f in cls["fields"] if not f["name"].startswith("_")]
 
 
+def _imported() -> bool:
+    """vLLM's engine arguments are imported already (asking the live class then costs nothing)."""
+    return "vllm.engine.arg_utils" in sys.modules
+
+
 def installed_fields(info: VllmInfo) -> tuple[list[EngineField], str]:
     """The installed release's fields and where they came from (``source``/``live``/``recorded``)."""
-    if "vllm.engine.arg_utils" not in sys.modules and info.location:
+    if not _imported() and info.location:
         found = source_fields(Path(info.location) / "engine" / "arg_utils.py")
         if found:
             return found, "source"
