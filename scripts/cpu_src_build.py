@@ -238,6 +238,14 @@ def patch_caffe2_cuda_check(d: Path) -> None:
         log(f"workaround caffe2-cuda-check: CUDA library block of {torchcfg.relative_to(d)} off (build venv only)")
 
 
+CAFFE2_NOTE = ("caffe2-cuda-check: the build venv's torch (a CUDA build) has its CMake CUDA checks off and "
+               "torch::cudart/torch::nvtoolsext stubbed")
+
+
+def caffe2_patched(d: Path) -> bool:
+    return any(MARK in p.read_text() for p in d.glob("lib/python*/site-packages/torch/share/cmake/Caffe2/Caffe2Config.cmake"))
+
+
 # --------------------------------------------------------------------------- workarounds
 def libnuma_dev() -> Path:
     """Workaround ``libnuma-headers``: Debian's libnuma-dev unpacked in the cache."""
@@ -343,6 +351,8 @@ def build(version: str, force: bool = False) -> Path:
         if isa != "avx512":
             env["VLLM_CPU_DISABLE_AVX512"] = "true"
         done = apply_workarounds(src, spec, isa, env)
+        if caffe2_patched(venv):
+            done.insert(0, CAFFE2_NOTE)
         t_c = time.time()
         out = scratch / "dist"
         cpu_env.run(["nice", "-n", "19", cpu_env.venv_python(venv), "setup.py", "bdist_wheel", "--dist-dir", out],
