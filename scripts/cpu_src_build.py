@@ -111,9 +111,14 @@ SRC_LINES: dict[str, dict] = {
                   note="0.7.x: worker_use_ray gone; oneDNN fetch avoided by the AVX2 build"),
 }
 DROP = {"torch", "torchvision", "torchaudio", "triton"}
-# Dependencies with no file uploaded before the era cutoff, installed first without it:
-# pyairports (outlines 0.0.4x) - its old releases were deleted, 0.0.1 re-uploaded in 2025.
-ERA_EXEMPT = ["pyairports"]
+# outlines 0.0.4x (vLLM 0.5 - 0.6) imports ``pyairports.airports.AIRPORT_LIST`` at import time
+# (for its airport-code type only).  PyPI's pyairports releases are gone; the name now holds
+# an unrelated 2025 upload (a "sample" project: top-level ``sample``/``tests`` packages and a
+# ``byted-wandb`` script, no ``pyairports`` module) - never install it.  The test venv gets
+# a stub module with an empty list instead (outlines then has an empty airport enum).
+PYAIRPORTS_STUB = ("# TEST VENV ONLY (scripts/cpu_src_build.py): stands in for the deleted pyairports\n"
+                   "# releases that outlines 0.0.4x imports; its airport-code type is empty here.\n"
+                   "AIRPORT_LIST: list = []\n")
 AVX512_ONLY = "requires AVX512 ISA support"
 
 
@@ -418,7 +423,7 @@ def create(version: str, whl: Path) -> Path:
     # cutoff would let their 2026 releases (pytest 9, uvicorn 0.54 ...) through.
     penv = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
     penv.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="https://pypi.org/simple")
-    pip(d, "install", "--no-deps", whl, *ERA_EXEMPT, env=penv)
+    pip(d, "install", "--no-deps", whl, env=penv)
     reqs = wheel_requirements(d)
     (d / "vllm-requirements.txt").write_text("\n".join(reqs) + "\n")
     # torch: the wheel pins torch==X+cpu (download.pytorch.org only); PyPI's X instead.
@@ -431,6 +436,7 @@ def create(version: str, whl: Path) -> Path:
     test_reqs = _test_extra()
     pip(d, "install", *test_reqs, "-c", cons, *era, env=penv)
     site = cpu_env.site_packages(d)
+    stub_pyairports(d, site)
     env = {
         "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
         "VLLM_CPU_OMP_THREADS_BIND": cpu_env.omp_bind_value(site),
@@ -446,6 +452,20 @@ def create(version: str, whl: Path) -> Path:
         version=version, wheel=str(whl), versions=versions,
         create_seconds=round(time.time() - t0, 1), disk_bytes=cpu_env.du(d), env=env), indent=2) + "\n")
     return d
+
+
+def stub_pyairports(d: Path, site: Path) -> bool:
+    """Workaround ``pyairports`` (see PYAIRPORTS_STUB) where the installed outlines needs it."""
+    code = "import importlib.metadata as m;print(any(r.startswith('pyairports') for r in m.requires('outlines') or []))"
+    p = subprocess.run([cpu_env.venv_python(d), "-c", code], capture_output=True, text=True)
+    if p.stdout.strip() != "True" or (site / "pyairports").exists():
+        return False
+    (site / "pyairports").mkdir()
+    (site / "pyairports" / "__init__.py").write_text(PYAIRPORTS_STUB.split("AIRPORT_LIST")[0])
+    (site / "pyairports" / "airports.py").write_text(PYAIRPORTS_STUB)
+    log("workaround pyairports: stub pyairports.airports (empty AIRPORT_LIST) for outlines; PyPI's 'pyairports' "
+        "is an unrelated re-upload and is not installed")
+    return True
 
 
 def _test_extra() -> list[str]:
