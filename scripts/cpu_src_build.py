@@ -61,7 +61,8 @@ Workarounds (each only where the sdist needs it, each logged and recorded):
 ``--uploaded-prior-to`` the release's upload time (the era: no 2026 fastapi
 for a 2024 vLLM), this project editable and its test extra.  ``env.json``
 holds the engine env (read by ``exec`` through ``cpu_env.env_for``).  ``run``
-then runs ``pytest -m engine tests`` under ``flock /tmp/engine.lock`` and
+then runs ``pytest -m engine tests/engine`` (the real-engine suite; the other
+test modules may need newer clients than the era's) under ``flock /tmp/engine.lock`` and
 records the line in ``matrix/cpu-tier/results.json`` (``source_lines``),
 then removes the venv.
 
@@ -518,7 +519,16 @@ def record(version: str, entry: dict) -> None:
     log(f"recorded {version}: {entry.get('status')} -> {RESULTS.relative_to(REPO)}")
 
 
-def run_line(version: str, keep: bool, selection: list[str]) -> int:
+def reusable_env(version: str, whl: Path) -> Path | None:
+    """The kept test venv of this release, when it was made from this very wheel."""
+    d = env_dir(version)
+    try:
+        return d if json.loads((d / "src-env.json").read_text()).get("wheel") == str(whl) else None
+    except (OSError, ValueError):
+        return None
+
+
+def run_line(version: str, keep: bool, selection: list[str], reuse: bool = False) -> int:
     spec = spec_of(version)
     base = dict(vllm=version, torch=spec["torch"], note=spec["note"])
     try:
@@ -536,7 +546,7 @@ def run_line(version: str, keep: bool, selection: list[str]) -> int:
                   "wheel_bytes", "build_env_disk_bytes")
     base.update(built=True, build={k: binfo.get(k) for k in build_keys})
     try:
-        d = create(version, whl)
+        d = (reuse and reusable_env(version, whl)) or create(version, whl)
     except SystemExit as e:
         record(version, {**base, "status": "env-failed", "reason": str(e)[-800:]})
         remove(version)
@@ -566,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="build, create, pytest -m engine, record, remove")
     r.add_argument("version")
     r.add_argument("--keep", action="store_true", help="keep the test venv")
+    r.add_argument("--reuse", action="store_true", help="reuse a kept test venv made from the same wheel")
     a = sub.add_parser("all", help="run every release (or the ones named), one at a time")
     a.add_argument("versions", nargs="*")
     a.add_argument("--keep", action="store_true")
@@ -602,11 +613,11 @@ def main(argv: list[str] | None = None) -> int:
             cmd[0] = str(cpu_env.venv_python(d))
         return subprocess.run(cmd, env=cpu_env.env_for(d), cwd=REPO).returncode
     if ns.cmd == "run":
-        return run_line(ns.version, ns.keep, tail or ["tests"])
+        return run_line(ns.version, ns.keep, tail or ["tests/engine"], ns.reuse)
     if ns.cmd == "all":
         rc = 0
         for v in ns.versions or list(SRC_LINES):
-            rc |= run_line(v, ns.keep, tail or ["tests"])
+            rc |= run_line(v, ns.keep, tail or ["tests/engine"])
         return rc
     if ns.cmd == "remove":
         remove(ns.version)
