@@ -427,6 +427,8 @@ def create(version: str, whl: Path) -> Path:
     pip(d, "install", "--no-deps", whl, env=penv)
     reqs = wheel_requirements(d)
     (d / "vllm-requirements.txt").write_text("\n".join(reqs) + "\n")
+    if any(re.match(r"outlines\b.*<\s*0\.1\b", r) for r in reqs):  # outlines 0.0.4x imports pyairports
+        stub_pyairports(cpu_env.site_packages(d))
     # torch: the wheel pins torch==X+cpu (download.pytorch.org only); PyPI's X instead.
     # numpy<2: the era's torch/vLLM were built against numpy 1.x.
     cons = d / "era-constraints.txt"
@@ -437,7 +439,6 @@ def create(version: str, whl: Path) -> Path:
     test_reqs = _test_extra()
     pip(d, "install", *test_reqs, "-c", cons, *era, env=penv)
     site = cpu_env.site_packages(d)
-    stub_pyairports(d, site)
     env = {
         "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
         "VLLM_CPU_OMP_THREADS_BIND": cpu_env.omp_bind_value(site),
@@ -455,18 +456,23 @@ def create(version: str, whl: Path) -> Path:
     return d
 
 
-def stub_pyairports(d: Path, site: Path) -> bool:
-    """Workaround ``pyairports`` (see PYAIRPORTS_STUB) where the installed outlines needs it."""
-    code = "import importlib.metadata as m;print(any(r.startswith('pyairports') for r in m.requires('outlines') or []))"
-    p = subprocess.run([cpu_env.venv_python(d), "-c", code], capture_output=True, text=True)
-    if p.stdout.strip() != "True" or (site / "pyairports").exists():
-        return False
+def stub_pyairports(site: Path) -> None:
+    """Workaround ``pyairports`` (see PYAIRPORTS_STUB): a stub module, registered as an
+    installed distribution so pip's resolver counts outlines' requirement as met."""
+    if (site / "pyairports").exists():
+        return
     (site / "pyairports").mkdir()
     (site / "pyairports" / "__init__.py").write_text(PYAIRPORTS_STUB.split("AIRPORT_LIST")[0])
     (site / "pyairports" / "airports.py").write_text(PYAIRPORTS_STUB)
-    log("workaround pyairports: stub pyairports.airports (empty AIRPORT_LIST) for outlines; PyPI's 'pyairports' "
-        "is an unrelated re-upload and is not installed")
-    return True
+    di = site / "pyairports-0.0.0+glmstub.dist-info"
+    di.mkdir()
+    (di / "METADATA").write_text("Metadata-Version: 2.1\nName: pyairports\nVersion: 0.0.0+glmstub\n"
+                                 "Summary: test-venv stub (glm-vllm-compat scripts/cpu_src_build.py)\n")
+    (di / "INSTALLER").write_text("cpu_src_build.py\n")
+    (di / "RECORD").write_text("pyairports/__init__.py,,\npyairports/airports.py,,\n"
+                               f"{di.name}/METADATA,,\n{di.name}/INSTALLER,,\n{di.name}/RECORD,,\n")
+    log("workaround pyairports: stub pyairports.airports (empty AIRPORT_LIST) for outlines 0.0.4x; PyPI's "
+        "'pyairports' is an unrelated re-upload and is not installed")
 
 
 def _test_extra() -> list[str]:

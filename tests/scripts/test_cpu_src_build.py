@@ -189,3 +189,15 @@ def test_missing_version_file_is_written_from_pkg_info(csb: ModuleType, tmp_path
     exec((src / "vllm" / "_version.py").read_text(), ns)
     assert (ns["__version__"], ns["__version_tuple__"]) == ("0.6.3", (0, 6, 3))
     assert [w.split(":")[0] for w in done] == ["version-file"]
+
+
+def test_pyairports_stub_is_an_installed_dist_with_the_module(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    import importlib.metadata
+
+    csb.stub_pyairports(tmp_path)
+    (dist,) = importlib.metadata.distributions(path=[str(tmp_path)])
+    assert (dist.metadata["Name"], dist.version) == ("pyairports", "0.0.0+glmstub")
+    ns: dict[str, object] = {}
+    exec((tmp_path / "pyairports" / "airports.py").read_text(), ns)
+    assert ns["AIRPORT_LIST"] == []
+    csb.stub_pyairports(tmp_path)  # idempotent
