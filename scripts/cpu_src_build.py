@@ -287,6 +287,13 @@ def apply_workarounds(src: Path, spec: dict, isa: str, env: dict[str, str]) -> l
         env["LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(root / "usr" / "lib" / "x86_64-linux-gnu"),
                                                             env.get("LIBRARY_PATH")]))
         done.append("libnuma-headers: numa.h / -lnuma from Debian's libnuma-dev, unpacked locally")
+    setup = (src / "setup.py").read_text()
+    hard = re.search(r"(def get_vllm_version\(\) -> str:\n    )return \"v?([0-9][^\"]*)\"\n", setup)
+    if hard and "+cpu" not in hard.group(2):
+        (src / "setup.py").write_text(setup.replace(hard.group(0), f'{hard.group(1)}return "{hard.group(2)}+cpu"\n', 1))
+        done.append(f"cpu-version-suffix: setup.py returns a hard-coded version ({hard.group(2)!r}, no '+cpu'), but "
+                    "vLLM of this era detects its CPU platform from version('vllm') containing 'cpu'; made it "
+                    f"'{hard.group(2)}+cpu'")
     vfile = (src / "vllm" / "version.py")
     if vfile.exists() and "from ._version import" in vfile.read_text() and not (src / "vllm" / "_version.py").exists():
         (src / "vllm" / "_version.py").write_text(
