@@ -49,6 +49,9 @@ Workarounds (each only where the sdist needs it, each logged and recorded):
   its only user, ``csrc/cpu/quant.cpp``, is compiled for AVX512 only, and
   oneDNN is not on the package index (upstream's Dockerfile clones it from
   GitHub).  In the scratch copy the AVX2 build does not link it.
+* ``cpu-version-suffix``: 0.6.x's ``setup.py`` returns a hard-coded version
+  without ``+cpu``, but vLLM of that era finds its CPU platform only when
+  ``version("vllm")`` contains "cpu": the scratch copy returns ``X+cpu``.
 * ``version-file``: 0.6.x's ``vllm/version.py`` imports ``vllm/_version.py``,
   which setuptools-scm writes from git and the sdist lacks (``vllm.__version__``
   would be "dev"): written from the sdist's PKG-INFO.
