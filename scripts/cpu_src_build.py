@@ -49,6 +49,9 @@ Workarounds (each only where the sdist needs it, each logged and recorded):
   its only user, ``csrc/cpu/quant.cpp``, is compiled for AVX512 only, and
   oneDNN is not on the package index (upstream's Dockerfile clones it from
   GitHub).  In the scratch copy the AVX2 build does not link it.
+* ``cpu-version-suffix``: 0.6.x's ``setup.py`` returns a hard-coded version
+  without ``+cpu``, but vLLM of that era finds its CPU platform only when
+  ``version("vllm")`` contains "cpu": the scratch copy returns ``X+cpu``.
 * ``version-file``: 0.6.x's ``vllm/version.py`` imports ``vllm/_version.py``,
   which setuptools-scm writes from git and the sdist lacks (``vllm.__version__``
   would be "dev"): written from the sdist's PKG-INFO.
@@ -61,7 +64,8 @@ Workarounds (each only where the sdist needs it, each logged and recorded):
 ``--uploaded-prior-to`` the release's upload time (the era: no 2026 fastapi
 for a 2024 vLLM), this project editable and its test extra.  ``env.json``
 holds the engine env (read by ``exec`` through ``cpu_env.env_for``).  ``run``
-then runs ``pytest -m engine tests`` under ``flock /tmp/engine.lock`` and
+then runs ``pytest -m engine tests/engine`` (the real-engine suite; the other
+test modules may need newer clients than the era's) under ``flock /tmp/engine.lock`` and
 records the line in ``matrix/cpu-tier/results.json`` (``source_lines``),
 then removes the venv.
 
@@ -111,9 +115,14 @@ SRC_LINES: dict[str, dict] = {
                   note="0.7.x: worker_use_ray gone; oneDNN fetch avoided by the AVX2 build"),
 }
 DROP = {"torch", "torchvision", "torchaudio", "triton"}
-# Dependencies with no file uploaded before the era cutoff, installed first without it:
-# pyairports (outlines 0.0.4x) - its old releases were deleted, 0.0.1 re-uploaded in 2025.
-ERA_EXEMPT = ["pyairports"]
+# outlines 0.0.4x (vLLM 0.5 - 0.6) imports ``pyairports.airports.AIRPORT_LIST`` at import time
+# (for its airport-code type only).  PyPI's pyairports releases are gone; the name now holds
+# an unrelated 2025 upload (a "sample" project: top-level ``sample``/``tests`` packages and a
+# ``byted-wandb`` script, no ``pyairports`` module) - never install it.  The test venv gets
+# a stub module with an empty list instead (outlines then has an empty airport enum).
+PYAIRPORTS_STUB = ("# TEST VENV ONLY (scripts/cpu_src_build.py): stands in for the deleted pyairports\n"
+                   "# releases that outlines 0.0.4x imports; its airport-code type is empty here.\n"
+                   "AIRPORT_LIST: list = []\n")
 AVX512_ONLY = "requires AVX512 ISA support"
 
 
@@ -238,6 +247,14 @@ def patch_caffe2_cuda_check(d: Path) -> None:
         log(f"workaround caffe2-cuda-check: CUDA library block of {torchcfg.relative_to(d)} off (build venv only)")
 
 
+CAFFE2_NOTE = ("caffe2-cuda-check: the build venv's torch (a CUDA build) has its CMake CUDA checks off and "
+               "torch::cudart/torch::nvtoolsext stubbed")
+
+
+def caffe2_patched(d: Path) -> bool:
+    return any(MARK in p.read_text() for p in d.glob("lib/python*/site-packages/torch/share/cmake/Caffe2/Caffe2Config.cmake"))
+
+
 # --------------------------------------------------------------------------- workarounds
 def libnuma_dev() -> Path:
     """Workaround ``libnuma-headers``: Debian's libnuma-dev unpacked in the cache."""
@@ -273,6 +290,13 @@ def apply_workarounds(src: Path, spec: dict, isa: str, env: dict[str, str]) -> l
         env["LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(root / "usr" / "lib" / "x86_64-linux-gnu"),
                                                             env.get("LIBRARY_PATH")]))
         done.append("libnuma-headers: numa.h / -lnuma from Debian's libnuma-dev, unpacked locally")
+    setup = (src / "setup.py").read_text()
+    hard = re.search(r"(def get_vllm_version\(\) -> str:\n    )return \"v?([0-9][^\"]*)\"\n", setup)
+    if hard and "+cpu" not in hard.group(2):
+        (src / "setup.py").write_text(setup.replace(hard.group(0), f'{hard.group(1)}return "{hard.group(2)}+cpu"\n', 1))
+        done.append(f"cpu-version-suffix: setup.py returns a hard-coded version ({hard.group(2)!r}, no '+cpu'), but "
+                    "vLLM of this era detects its CPU platform from version('vllm') containing 'cpu'; made it "
+                    f"'{hard.group(2)}+cpu'")
     vfile = (src / "vllm" / "version.py")
     if vfile.exists() and "from ._version import" in vfile.read_text() and not (src / "vllm" / "_version.py").exists():
         (src / "vllm" / "_version.py").write_text(
@@ -343,6 +367,8 @@ def build(version: str, force: bool = False) -> Path:
         if isa != "avx512":
             env["VLLM_CPU_DISABLE_AVX512"] = "true"
         done = apply_workarounds(src, spec, isa, env)
+        if caffe2_patched(venv):
+            done.insert(0, CAFFE2_NOTE)
         t_c = time.time()
         out = scratch / "dist"
         cpu_env.run(["nice", "-n", "19", cpu_env.venv_python(venv), "setup.py", "bdist_wheel", "--dist-dir", out],
@@ -408,9 +434,11 @@ def create(version: str, whl: Path) -> Path:
     # cutoff would let their 2026 releases (pytest 9, uvicorn 0.54 ...) through.
     penv = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
     penv.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="https://pypi.org/simple")
-    pip(d, "install", "--no-deps", whl, *ERA_EXEMPT, env=penv)
+    pip(d, "install", "--no-deps", whl, env=penv)
     reqs = wheel_requirements(d)
     (d / "vllm-requirements.txt").write_text("\n".join(reqs) + "\n")
+    if any(re.match(r"outlines\b.*<\s*0\.1\b", r) for r in reqs):  # outlines 0.0.4x imports pyairports
+        stub_pyairports(cpu_env.site_packages(d))
     # torch: the wheel pins torch==X+cpu (download.pytorch.org only); PyPI's X instead.
     # numpy<2: the era's torch/vLLM were built against numpy 1.x.
     cons = d / "era-constraints.txt"
@@ -436,6 +464,25 @@ def create(version: str, whl: Path) -> Path:
         version=version, wheel=str(whl), versions=versions,
         create_seconds=round(time.time() - t0, 1), disk_bytes=cpu_env.du(d), env=env), indent=2) + "\n")
     return d
+
+
+def stub_pyairports(site: Path) -> None:
+    """Workaround ``pyairports`` (see PYAIRPORTS_STUB): a stub module, registered as an
+    installed distribution so pip's resolver counts outlines' requirement as met."""
+    if (site / "pyairports").exists():
+        return
+    (site / "pyairports").mkdir()
+    (site / "pyairports" / "__init__.py").write_text(PYAIRPORTS_STUB.split("AIRPORT_LIST")[0])
+    (site / "pyairports" / "airports.py").write_text(PYAIRPORTS_STUB)
+    di = site / "pyairports-0.0.0+glmstub.dist-info"
+    di.mkdir()
+    (di / "METADATA").write_text("Metadata-Version: 2.1\nName: pyairports\nVersion: 0.0.0+glmstub\n"
+                                 "Summary: test-venv stub (glm-vllm-compat scripts/cpu_src_build.py)\n")
+    (di / "INSTALLER").write_text("cpu_src_build.py\n")
+    (di / "RECORD").write_text("pyairports/__init__.py,,\npyairports/airports.py,,\n"
+                               f"{di.name}/METADATA,,\n{di.name}/INSTALLER,,\n{di.name}/RECORD,,\n")
+    log("workaround pyairports: stub pyairports.airports (empty AIRPORT_LIST) for outlines 0.0.4x; PyPI's "
+        "'pyairports' is an unrelated re-upload and is not installed")
 
 
 def _test_extra() -> list[str]:
@@ -488,7 +535,16 @@ def record(version: str, entry: dict) -> None:
     log(f"recorded {version}: {entry.get('status')} -> {RESULTS.relative_to(REPO)}")
 
 
-def run_line(version: str, keep: bool, selection: list[str]) -> int:
+def reusable_env(version: str, whl: Path) -> Path | None:
+    """The kept test venv of this release, when it was made from this very wheel."""
+    d = env_dir(version)
+    try:
+        return d if json.loads((d / "src-env.json").read_text()).get("wheel") == str(whl) else None
+    except (OSError, ValueError):
+        return None
+
+
+def run_line(version: str, keep: bool, selection: list[str], reuse: bool = False) -> int:
     spec = spec_of(version)
     base = dict(vllm=version, torch=spec["torch"], note=spec["note"])
     try:
@@ -506,7 +562,7 @@ def run_line(version: str, keep: bool, selection: list[str]) -> int:
                   "wheel_bytes", "build_env_disk_bytes")
     base.update(built=True, build={k: binfo.get(k) for k in build_keys})
     try:
-        d = create(version, whl)
+        d = (reuse and reusable_env(version, whl)) or create(version, whl)
     except SystemExit as e:
         record(version, {**base, "status": "env-failed", "reason": str(e)[-800:]})
         remove(version)
@@ -536,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="build, create, pytest -m engine, record, remove")
     r.add_argument("version")
     r.add_argument("--keep", action="store_true", help="keep the test venv")
+    r.add_argument("--reuse", action="store_true", help="reuse a kept test venv made from the same wheel")
     a = sub.add_parser("all", help="run every release (or the ones named), one at a time")
     a.add_argument("versions", nargs="*")
     a.add_argument("--keep", action="store_true")
@@ -572,11 +629,11 @@ def main(argv: list[str] | None = None) -> int:
             cmd[0] = str(cpu_env.venv_python(d))
         return subprocess.run(cmd, env=cpu_env.env_for(d), cwd=REPO).returncode
     if ns.cmd == "run":
-        return run_line(ns.version, ns.keep, tail or ["tests"])
+        return run_line(ns.version, ns.keep, tail or ["tests/engine"], ns.reuse)
     if ns.cmd == "all":
         rc = 0
         for v in ns.versions or list(SRC_LINES):
-            rc |= run_line(v, ns.keep, tail or ["tests"])
+            rc |= run_line(v, ns.keep, tail or ["tests/engine"])
         return rc
     if ns.cmd == "remove":
         remove(ns.version)

@@ -20,6 +20,8 @@ import httpx
 import openai
 import pytest
 
+from .conftest import tiny_arch
+
 API_KEY = "test-key-123"
 # The server picks the newest tiny GLM the installed vLLM supports: GLM-4.5 (MoE) from 0.10, else GLM-4-0414.
 TINY = {"glm-4.5-tiny": "tool-call parser glm45, reasoning parser glm45", "glm-4-0414-tiny": "tool-call parser glm4, reasoning parser none",
@@ -207,7 +209,7 @@ def test_errors_and_api_key(server: RealServer) -> None:
 def test_sigterm_stops_the_engine_processes() -> None:
     """Stopping the server must not leave vLLM engine processes behind."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", "--port", str(port), "--max-model-len", "512", "--tiny-arch", "Glm4ForCausalLM"]
+    cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", "--port", str(port), "--max-model-len", "512", "--tiny-arch", tiny_arch()]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     log: list[str] = []
     try:

@@ -116,6 +116,7 @@ def test_dnnl_is_dropped_from_the_avx2_link_only(
 ) -> None:
     monkeypatch.setattr(csb, "libnuma_dev", lambda: tmp_path / "numa")
     src = _sdist_tree(tmp_path, CMAKE_06)
+    (src / "setup.py").write_text("")
     env: dict[str, str] = {}
     done = csb.apply_workarounds(src, {"torch": "2.4.0"}, isa, env)
     text = (src / "cmake" / "cpu_extension.cmake").read_text()
@@ -127,6 +128,7 @@ def test_dnnl_is_dropped_from_the_avx2_link_only(
 
 def test_missing_requirements_cpu_is_written(csb: ModuleType, tmp_path: pathlib.Path) -> None:
     src = _sdist_tree(tmp_path, "message(STATUS x)\n", with_req=False)
+    (src / "setup.py").write_text("def get_vllm_version() -> str:\n    version = get_version()\n")
     done = csb.apply_workarounds(src, {"torch": "2.2.1"}, "avx512", {})
     assert (src / "requirements-cpu.txt").read_text() == "-r requirements-common.txt\ntorch == 2.2.1\n"
     assert [w.split(":")[0] for w in done] == ["requirements-cpu"]
@@ -184,8 +186,29 @@ def test_missing_version_file_is_written_from_pkg_info(csb: ModuleType, tmp_path
     (src / "vllm").mkdir()
     (src / "vllm" / "version.py").write_text("try:\n    from ._version import __version__, __version_tuple__\nexcept Exception:\n    __version__ = 'dev'\n")
     (src / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.6.3\n")
+    (src / "setup.py").write_text("")
     done = csb.apply_workarounds(src, {"torch": "2.4.0"}, "avx512", {})
     ns: dict[str, object] = {}
     exec((src / "vllm" / "_version.py").read_text(), ns)
     assert (ns["__version__"], ns["__version_tuple__"]) == ("0.6.3", (0, 6, 3))
     assert [w.split(":")[0] for w in done] == ["version-file"]
+
+
+def test_pyairports_stub_is_an_installed_dist_with_the_module(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    import importlib.metadata
+
+    csb.stub_pyairports(tmp_path)
+    (dist,) = importlib.metadata.distributions(path=[str(tmp_path)])
+    assert (dist.metadata["Name"], dist.version) == ("pyairports", "0.0.0+glmstub")
+    ns: dict[str, object] = {}
+    exec((tmp_path / "pyairports" / "airports.py").read_text(), ns)
+    assert ns["AIRPORT_LIST"] == []
+    csb.stub_pyairports(tmp_path)  # idempotent
+
+
+def test_hard_coded_version_gets_the_cpu_suffix(csb: ModuleType, tmp_path: pathlib.Path) -> None:
+    src = _sdist_tree(tmp_path, "message(STATUS x)\n")
+    (src / "setup.py").write_text('def get_vllm_version() -> str:\n    return "v0.6.3"\n    version = get_version()\n')
+    done = csb.apply_workarounds(src, {"torch": "2.4.0"}, "avx2", {})
+    assert (src / "setup.py").read_text().startswith('def get_vllm_version() -> str:\n    return "0.6.3+cpu"\n')
+    assert [w.split(":")[0] for w in done] == ["cpu-version-suffix"]
