@@ -116,7 +116,7 @@ def build_app(worker: Worker) -> FastAPI:
         try:
             chunks = worker.generate_stream(params, request_id)
             first = await chunks.__anext__()
-        except Exception as exc:  # the worker protocol reports errors in the body
+        except Exception as exc:  # noqa: BLE001 - the worker protocol reports errors in the body
             return JSONResponse(error(exc))
 
         async def body() -> AsyncIterator[bytes]:
@@ -138,7 +138,7 @@ def build_app(worker: Worker) -> FastAPI:
         params = await request.json()
         try:
             return JSONResponse(await worker.generate(params, f"worker-{uuid.uuid4().hex}"))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the worker protocol reports errors in the body
             return JSONResponse(error(exc))
 
     @app.post("/worker_get_status")

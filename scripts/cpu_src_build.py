@@ -412,7 +412,7 @@ print(json.dumps(out))
 """
     reqs = json.loads(subprocess.run([cpu_env.venv_python(d), "-c", code], capture_output=True, text=True,
                                      check=True).stdout)
-    return [r for r in reqs if re.split(r"[\[<>=!~; ]", r, 1)[0].lower().replace("_", "-") not in DROP]
+    return [r for r in reqs if re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0].lower().replace("_", "-") not in DROP]
 
 
 def pip(d: Path, *args: object, env: dict[str, str] | None = None) -> None:

@@ -24,11 +24,11 @@ CALL = {
 USER = [{"role": "user", "content": "北京天气"}]
 
 
-def _anthropic(server: RealServer) -> Any:
+def _anthropic(server: RealServer) -> Any:  # noqa: F811 - the imported fixture
     return anthropic.Anthropic(base_url=server.url, api_key=API_KEY, max_retries=0, timeout=120)
 
 
-def _message(server: RealServer, regex: str, **kwargs: Any) -> Any:
+def _message(server: RealServer, regex: str, **kwargs: Any) -> Any:  # noqa: F811 - the imported fixture
     body: dict[str, Any] = {"model": server.model, "max_tokens": 64, "messages": USER, "thinking": {"type": "disabled"}, **kwargs}
     return _anthropic(server).messages.create(extra_body={"structured_outputs": {"regex": regex}, "temperature": 0}, **body)
 
@@ -76,7 +76,7 @@ def test_messages_errors_and_keys(server: RealServer) -> None:  # noqa: F811
     assert bearer.messages.create(model=server.model, max_tokens=2, messages=USER).usage.output_tokens <= 2
 
 
-def _response(server: RealServer, regex: str, **kwargs: Any) -> Any:
+def _response(server: RealServer, regex: str, **kwargs: Any) -> Any:  # noqa: F811 - the imported fixture
     body: dict[str, Any] = {"model": server.model, "input": "北京天气", "max_output_tokens": 64, "reasoning": {"effort": "none"}, "temperature": 0, **kwargs}
     return server.client().responses.create(extra_body={"structured_outputs": {"regex": regex}}, **body)
 

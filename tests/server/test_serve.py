@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route

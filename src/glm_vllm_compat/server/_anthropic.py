@@ -305,7 +305,7 @@ async def message_events(req: MessagesRequest, prepared: PreparedMessage) -> Asy
     try:
         async for name, data in _events(prepared, _Shaper(req, prepared.chat, prepared.clamped)):
             yield sse_event(name, data)
-    except Exception as exc:  # the stream has started: report in-band
+    except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band
         error = _api_error(exc)
         yield sse_event("error", error_body(error.status, error.message))
 

@@ -16,6 +16,7 @@ from .._capabilities import FLAGS
 from .._errors import UnsupportedFeature
 from .._live import live
 from ._chat_history import template_kwargs, to_template_messages
+from ._engine import OFF_LOOP_CHARS
 from ._errors import APIError, from_exception
 from ._logprobs import chat_logprobs
 from ._pipeline import ChatOutputPipeline
@@ -23,7 +24,6 @@ from ._reasoning import prompt_opens_thinking
 from ._sampling import build_sampling
 from ._sse import sse
 from ._state import ServerState
-from ._engine import OFF_LOOP_CHARS
 from ._template import ChatTemplateError, render_chat
 from .protocol import (
     ChatCompletionChunk,

@@ -367,7 +367,7 @@ async def response_events(state: ServerState, prepared: PreparedResponse) -> Asy
     try:
         async for name, data in _events(prepared, shaper):
             yield sse_event(name, data)
-    except Exception as exc:  # the stream has started: report in-band
+    except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band
         for name, data in shaper.fail(_api_error(exc)):
             yield sse_event(name, data)
 

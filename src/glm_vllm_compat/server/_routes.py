@@ -11,9 +11,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from .._version import __version__
+from . import _anthropic, _responses
 from ._body import decode_json, read_body
 from ._chat import chat_completion, open_chat_stream, prepare_chat
-from . import _anthropic, _responses
 from ._chat_history import template_kwargs, to_template_messages
 from ._completions import completion, open_completion_stream, prepare_completion
 from ._engine import OFF_LOOP_CHARS
@@ -21,8 +21,6 @@ from ._errors import APIError, from_exception
 from ._sampling import check_in_vocab
 from ._state import ServerState
 from ._template import ChatTemplateError, render_chat
-from .protocol_anthropic import CountTokensRequest, MessagesRequest
-from .protocol_responses import ResponsesRequest
 from .protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -34,6 +32,8 @@ from .protocol import (
     TokenizeResponse,
     parse_request,
 )
+from .protocol_anthropic import CountTokensRequest, MessagesRequest
+from .protocol_responses import ResponsesRequest
 
 __all__ = ["ROUTES"]
 

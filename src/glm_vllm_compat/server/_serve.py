@@ -123,7 +123,6 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
 
 
 async def serve(model: str, args: argparse.Namespace, template: str | None, engine_args: dict[str, Any]) -> int:
-    import uvicorn
 
     try:
         state = await build_state(model, args, template, engine_args)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
-
 import logging
+from typing import Any, TypeVar
 
 from .._detect import VllmInfo
 from ._body import DEFAULT_MAX_BODY_BYTES
