@@ -16,15 +16,23 @@ pytest.importorskip("transformers", reason="the server tests load the tiny model
 pytest.importorskip("uvicorn")
 
 from glm_vllm_compat.server._app import create_app  # noqa: E402
-from glm_vllm_compat.server._engine import ServerEngine, glm_stop_token_ids  # noqa: E402
+from glm_vllm_compat.server._engine import ServerEngine  # noqa: E402
 from glm_vllm_compat.server._state import ServerState  # noqa: E402
+from glm_vllm_compat.server.families import get_family  # noqa: E402
 from glm_vllm_compat.testing import build_tiny_model  # noqa: E402
 from glm_vllm_compat.testing._replay import ReplayEngine  # noqa: E402
 
+# family -> (tiny checkpoint architecture, tiny template, reasoning parser). The
+# GLM-4.7-Flash / GLM-5 generation run on Glm4MoeForCausalLM weights with their
+# templates; the family object is given explicitly (their templates resemble 4.7's).
 FAMILY_MODELS = {
     "glm4": ("Glm4ForCausalLM", "glm4", "none"),
     "glm45": ("Glm4MoeForCausalLM", "glm45", "glm45"),
     "glm47": ("Glm4MoeForCausalLM", "glm47", "glm47"),
+    "glm47_flash": ("Glm4MoeForCausalLM", "glm47", "glm47"),
+    "glm5": ("Glm4MoeForCausalLM", "glm5", "glm47"),
+    "glm52": ("Glm4MoeForCausalLM", "glm52", "glm47"),
+    "glm53": ("Glm4MoeForCausalLM", "glm53", "glm47"),
 }
 MAX_MODEL_LEN = 512
 
@@ -85,9 +93,10 @@ def start_server(tokenizer: Any, family: str, *, api_key: str | None = None, pie
         max_model_len=MAX_MODEL_LEN,
         architectures=[arch],
         chat_template=tokenizer.chat_template,
-        stop_token_ids=glm_stop_token_ids(tokenizer),
+        stop_token_ids=get_family(family).stop_token_ids(tokenizer),
     )
-    state = ServerState(server_engine, family, family, reasoning, api_key=api_key)
+    state = ServerState(server_engine, get_family(family), api_key=api_key)
+    assert state.reasoning_parser == reasoning
     url, server, thread = _serve(create_app(state))
     try:
         yield LiveServer(url, engine, state, family)
@@ -116,9 +125,19 @@ def glm47(tokenizers: dict[str, Any]) -> Iterator[LiveServer]:
     yield from start_server(tokenizers["glm47"], "glm47")
 
 
+@pytest.fixture(scope="module")
+def glm53(tokenizers: dict[str, Any]) -> Iterator[LiveServer]:
+    yield from start_server(tokenizers["glm53"], "glm53")
+
+
+@pytest.fixture(scope="module")
+def glm5(tokenizers: dict[str, Any]) -> Iterator[LiveServer]:
+    yield from start_server(tokenizers["glm5"], "glm5")
+
+
 @pytest.fixture(autouse=True)
 def _clean_engine(request: pytest.FixtureRequest) -> None:
-    for name in ("server", "glm45", "glm4", "glm47"):
+    for name in ("server", "glm45", "glm4", "glm47", "glm53", "glm5"):
         if name in request.fixturenames:
             live: LiveServer = request.getfixturevalue(name)
             live.engine.scripts.clear()

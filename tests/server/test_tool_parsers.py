@@ -570,7 +570,7 @@ def test_unknown_parser_lists_valid_names() -> None:
 def test_register_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     from glm_vllm_compat.server import tool_parsers
 
-    monkeypatch.setattr(tool_parsers, "_TOOL_PARSERS", dict(tool_parsers._TOOL_PARSERS))
+    monkeypatch.setattr(tool_parsers.TOOL_PARSERS, "_entries", dict(tool_parsers.TOOL_PARSERS._entries))
     register_tool_parser("glm45-alias", "glm_vllm_compat.server.tool_parsers.glm45", "Glm45ToolParser")
     assert get_tool_parser("glm45-alias") is get_tool_parser("glm45")
     register_tool_parser("broken", "glm_vllm_compat.server.tool_parsers._base", "TextDelta")
@@ -603,6 +603,8 @@ GLM4_TEMPLATE = "{% if item['content'] %}<|{{ item['role'] }}|>{{ item['metadata
         (["Glm4MoeForCausalLM"], GLM47_TEMPLATE, "glm47"),
         (["Glm4MoeForCausalLM"], GLM47_JINJA_ONLY, "glm47"),
         (["Glm4MoeLiteForCausalLM"], None, "glm47"),
+        (["GlmMoeDsaForCausalLM"], None, "glm47"),
+        (["Glm5NextForCausalLM"], None, "glm47"),
         (["SomethingNew"], GLM47_TEMPLATE, "glm47"),
         (["SomethingNew"], GLM45_TEMPLATE, "glm45"),
         ([], GLM4_TEMPLATE, "glm4"),

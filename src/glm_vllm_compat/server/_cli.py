@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat-template", default=None, help="a Jinja chat template file, or the template text itself")
     p.add_argument("--tool-call-parser", default="auto", help="glm4, glm45, glm47 or auto (from the model)")
     p.add_argument("--reasoning-parser", default="auto", help="glm45, glm47, none or auto (from the model)")
+    p.add_argument("--glm-family", default="auto", help="GLM format family (glm4, glm45, glm47, glm47_flash, glm5, glm52, glm53) or auto (from the model)")
+    p.add_argument("--default-chat-template-kwargs", default=None, help='JSON object of chat-template variables used when a request does not set them, e.g. \'{"enable_thinking": false}\'')
     p.add_argument("--enable-auto-tool-choice", action="store_true", help="accepted for vllm serve compatibility; auto tool choice always works")
     p.add_argument("--api-key", default=None, help=f"require this Bearer key (also from ${API_KEY_ENV[0]} or ${API_KEY_ENV[1]})")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

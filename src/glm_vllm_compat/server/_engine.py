@@ -10,18 +10,9 @@ from typing import Any
 
 from .. import _engine, _generate
 
-__all__ = ["ServerEngine", "glm_stop_token_ids"]
+__all__ = ["ServerEngine"]
 
 logger = logging.getLogger("glm_vllm_compat.server")
-
-# Tokens that end a GLM assistant turn (all families); ids are read from the tokenizer.
-GLM_STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
-
-
-def glm_stop_token_ids(tokenizer: Any) -> list[int]:
-    """Ids of the GLM end-of-turn tokens this tokenizer knows (never hard-coded)."""
-    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
-    return [vocab[t] for t in GLM_STOP_TOKENS if t in vocab]
 
 
 @dataclasses.dataclass
@@ -35,7 +26,8 @@ class ServerEngine:
     max_model_len: int
     architectures: Sequence[str]
     chat_template: str | None
-    stop_token_ids: Sequence[int]
+    stop_token_ids: Sequence[int] = ()
+    """End-of-turn ids: the GLM family's stop tokens (set once the family is known)."""
 
     @classmethod
     async def create(
@@ -53,7 +45,6 @@ class ServerEngine:
             max_model_len=int(config.max_model_len),
             architectures=list(getattr(config.hf_config, "architectures", None) or []),
             chat_template=template,
-            stop_token_ids=glm_stop_token_ids(tokenizer),
         )
 
     def encode(self, text: str) -> list[int]:

@@ -1,4 +1,4 @@
-"""What every route needs: the engine, the chosen parsers and the server settings."""
+"""What every route needs: the engine, the GLM family, the chosen parsers and the server settings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from .._detect import VllmInfo
 from ._engine import ServerEngine
 from ._errors import APIError
+from .families import GlmFamily, get_family
 
 __all__ = ["ServerState"]
 
@@ -15,13 +16,22 @@ __all__ = ["ServerState"]
 @dataclasses.dataclass
 class ServerState:
     engine: ServerEngine
-    family: str
-    """GLM format family: ``glm4``, ``glm45`` or ``glm47``."""
-    tool_parser: str
-    reasoning_parser: str
+    family: GlmFamily
+    """The model's GLM family: formats, parsers, thinking controls (a name is looked up)."""
+    tool_parser: str = ""
+    """Tool-call parser name (default: the family's; ``--tool-call-parser`` may override)."""
+    reasoning_parser: str = ""
+    """Reasoning parser name (default: the family's; ``--reasoning-parser`` may override)."""
     api_key: str | None = None
     vllm: VllmInfo | None = None
+    default_chat_template_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``--default-chat-template-kwargs``: template variables a request's own kwargs override."""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.family = get_family(self.family)
+        self.tool_parser = self.tool_parser or self.family.tool_parser
+        self.reasoning_parser = self.reasoning_parser or self.family.reasoning_parser
 
     def check_model(self, name: str | None) -> str:
         """The served name to answer with; 404 for a name this server does not serve."""
