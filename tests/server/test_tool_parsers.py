@@ -472,7 +472,13 @@ def test_model_output_is_never_evaluated(monkeypatch: pytest.MonkeyPatch) -> Non
         ("7", {"anyOf": [{"type": "integer"}, {"type": "null"}]}, 7),
         ("7", {"enum": ["7", "8"]}, "7"),
         ("7", None, 7),
-        (" hi ", None, "hi"),
+        (" hi ", None, " hi "),  # untyped and not JSON: the raw text
+        ("123_456", None, "123_456"),  # sglang#30644: never a Python-literal number
+        ("123_456", {"type": "integer"}, "123_456"),
+        ("1_0.5", {"type": "number"}, "1_0.5"),
+        ("True", None, "True"),  # untyped: JSON or raw, no Python literals
+        ('{"a": 1}', None, {"a": 1}),
+        ("[1, 2]", {}, [1, 2]),
         ("{1, 2}", {"type": "array"}, "{1, 2}"),  # a set is not JSON: kept as text
         ("1e999", {"type": "number"}, "1e999"),  # inf is not JSON
         ("Infinity", {"type": "number"}, "Infinity"),
@@ -627,7 +633,7 @@ def test_long_values_streamed_in_small_deltas_stay_linear(name: str) -> None:
     blob = "x = [1, 2, 3]  # 注释\n" * 15000
     if name == "glm45":
         raw = f"<tool_call>get_time\n<arg_key>source</arg_key>\n<arg_value>{blob}</arg_value>\n</tool_call>"
-        expected = json.dumps({"source": blob.strip()}, ensure_ascii=False)
+        expected = json.dumps({"source": blob}, ensure_ascii=False)  # untyped, not JSON: the raw text
     else:
         raw = "get_time\n" + json.dumps({"source": blob}, ensure_ascii=False)
         expected = json.dumps({"source": blob}, ensure_ascii=False)
