@@ -111,7 +111,8 @@ async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> Prepar
     if state.family.tool_tags_special and req.tools_enabled:
         overrides["skip_special_tokens"] = False  # keep <tool_call> tags for the parser
     sampling = build_sampling(state, req, len(ids), **overrides)
-    return PreparedChat(req, model, prompt, ids, sampling, prefix, opened and not prefix.startswith("</think>"), thinking)
+    # A forced "</think>" prefix closes the opened thinking: the pipeline reads it as the (empty) reasoning's end.
+    return PreparedChat(req, model, prompt, ids, sampling, prefix, opened, thinking)
 
 
 @dataclasses.dataclass

@@ -147,7 +147,7 @@ class ReasoningParser:
         end = buf.find(THINK_END)
         call = buf.find(TOOL_CALL_START) if self.tool_call_ends_reasoning else -1
         if call >= 0 and (end < 0 or call < end):  # a call before </think>: reasoning is over
-            reasoning.append(buf[:call].rstrip("\n"))
+            reasoning.append(buf[:call])
             self._buf = buf[call:]
             self._state = _CONTENT
             self.reasoning_ended = True
