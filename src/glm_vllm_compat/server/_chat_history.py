@@ -58,8 +58,7 @@ def to_template_messages(
 
 def thinking_enabled(request: ChatCompletionRequest, family: str | GlmFamily = "glm45") -> bool:
     """Whether ``request`` leaves thinking on for ``family`` (on by default)."""
-    fam = _family(family)
-    return fam.thinking_on(fam.template_kwargs(request))
+    return _family(family).thinking_on(request.chat_template_kwargs or {})
 
 
 def template_kwargs(
