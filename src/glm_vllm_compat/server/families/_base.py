@@ -60,7 +60,8 @@ class ThinkingControls:
     can_disable: bool = False
     """False: a request to turn thinking off is logged as a warning and thinking stays on."""
     clear_thinking: bool | None = None
-    """The default of ``clear_thinking`` (``None``: not a control of this family)."""
+    """The template's default for ``clear_thinking`` (``None``: not a control of this family);
+    ``False`` means earlier turns' reasoning is kept in the prompt by default."""
     efforts: tuple[str, ...] = ()
     """Accepted ``reasoning_effort`` values (empty: not a control of this family)."""
     default_effort: str | None = None
@@ -82,8 +83,6 @@ class GlmFamily:
     thinking: ThinkingControls
     newline_calls: bool = False
     """GLM-4.5 writes ``<tool_call>name\\n<arg_key>..`` with newlines; GLM-4.7+ without."""
-    keeps_earlier_reasoning: bool = False
-    """The template renders reasoning of turns before the last user message by default."""
     stop_tokens: tuple[str, ...] = GLM_STOP_TOKENS
     tool_tags_special: bool = True
     """Tool-call tags are tokens ``skip_special_tokens`` would remove: keep them when tools are on."""

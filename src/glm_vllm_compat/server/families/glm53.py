@@ -75,5 +75,4 @@ FAMILY = Glm53Family(
     tool_parser="glm47",
     reasoning_parser="glm47",
     thinking=ThinkingControls(can_disable=False, clear_thinking=False, efforts=("low", "high", "max"), default_effort="max"),
-    keeps_earlier_reasoning=True,
 )
