@@ -10,9 +10,16 @@ from typing import Any
 
 from .. import _engine, _generate
 
-__all__ = ["ServerEngine"]
+__all__ = ["ServerEngine", "glm_stop_token_ids"]
 
 logger = logging.getLogger("glm_vllm_compat.server")
+
+
+def glm_stop_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the GLM end-of-turn tokens (kept for callers; families carry their own stop tokens)."""
+    from .families import stop_token_ids
+
+    return stop_token_ids(tokenizer)
 
 
 @dataclasses.dataclass
