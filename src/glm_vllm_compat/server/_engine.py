@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .. import _engine, _generate
+from .families import stop_token_ids
 
 __all__ = ["ServerEngine", "glm_stop_token_ids"]
 
@@ -17,8 +18,6 @@ logger = logging.getLogger("glm_vllm_compat.server")
 
 def glm_stop_token_ids(tokenizer: Any) -> list[int]:
     """Ids of the GLM end-of-turn tokens (kept for callers; families carry their own stop tokens)."""
-    from .families import stop_token_ids
-
     return stop_token_ids(tokenizer)
 
 
