@@ -264,13 +264,26 @@ def test_history_reasoning_reaches_the_prompt(glm53: LiveServer) -> None:
 
 # 12. thinking_token_budget bounds thinking (vllm#48201): passed on, or a clear 400
 def test_thinking_token_budget_is_passed_on(glm53: LiveServer) -> None:
+    import openai
+
     from glm_vllm_compat._live import live
 
     if not live().caps.thinking_token_budget:
         pytest.skip("the installed vLLM has no thinking_token_budget")
-    glm53.engine.script("r</think>a")
-    _create(glm53, extra_body={"thinking_token_budget": 64})
-    assert glm53.engine.requests[-1]["sampling_params"].thinking_token_budget == 64
+    with pytest.raises(openai.BadRequestError) as info:  # vLLM would refuse it without its reasoning config
+        _create(glm53, extra_body={"thinking_token_budget": 64})
+    assert info.value.body["param"] == "thinking_token_budget" and "reasoning config" in info.value.body["message"]
+    glm53.state.engine.thinking_budget_ready = True
+    try:
+        glm53.engine.script("r</think>a")
+        _create(glm53, extra_body={"thinking_token_budget": 64})
+        assert glm53.engine.requests[-1]["sampling_params"].thinking_token_budget == 64
+        _create(glm53, extra_body={"thinking_token_budget": -1})  # unlimited: nothing to pass
+        assert glm53.engine.requests[-1]["sampling_params"].thinking_token_budget is None
+    finally:
+        glm53.state.engine.thinking_budget_ready = False
+    with pytest.raises(openai.BadRequestError):
+        _create(glm53, extra_body={"thinking_token_budget": -2})
 
 
 def test_thinking_token_budget_unsupported_is_a_400(glm53: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,12 +90,20 @@ def _tool_choice_controls(state: ServerState, req: ChatCompletionRequest, opened
     return "", {}
 
 
-def _thinking_budget(req: ChatCompletionRequest) -> dict[str, Any]:
-    """``thinking_token_budget`` where the installed vLLM has it, else ``UnsupportedFeature``."""
+def _thinking_budget(state: ServerState, req: ChatCompletionRequest) -> dict[str, Any]:
+    """``thinking_token_budget`` where the installed vLLM and the engine support it, else a 400."""
     if req.thinking_token_budget is None or req.thinking_token_budget == -1:
         return {}
     if not live().caps.thinking_token_budget:
         raise UnsupportedFeature("thinking_token_budget", live().info.raw_version, flag_range("thinking_token_budget"))
+    if not state.engine.thinking_budget_ready:
+        raise APIError(
+            400,
+            "thinking_token_budget needs the vLLM engine's reasoning config (vLLM's --reasoning-config / "
+            "--reasoning-parser engine settings), which this server's engine was not started with",
+            param="thinking_token_budget",
+            code="unsupported_feature",
+        )
     return {"thinking_token_budget": req.thinking_token_budget}
 
 
@@ -107,7 +115,7 @@ async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> Prepar
     opened = prompt_opens_thinking(prompt)
     prefix, extra = _tool_choice_controls(state, req, opened)
     ids = state.engine.encode(prompt + prefix)
-    overrides: dict[str, Any] = {**extra, **_thinking_budget(req)}
+    overrides: dict[str, Any] = {**extra, **_thinking_budget(state, req)}
     if state.family.tool_tags_special and req.tools_enabled:
         overrides["skip_special_tokens"] = False  # keep <tool_call> tags for the parser
     sampling = build_sampling(state, req, len(ids), **overrides)

@@ -34,6 +34,8 @@ class ServerEngine:
     chat_template: str | None
     stop_token_ids: Sequence[int] = ()
     """End-of-turn ids: the GLM family's stop tokens (set once the family is known)."""
+    thinking_budget_ready: bool = False
+    """The engine's reasoning config is set up, which vLLM needs for ``thinking_token_budget``."""
 
     @classmethod
     async def create(
@@ -51,6 +53,7 @@ class ServerEngine:
             max_model_len=int(config.max_model_len),
             architectures=list(getattr(config.hf_config, "architectures", None) or []),
             chat_template=template,
+            thinking_budget_ready=_reasoning_config_enabled(engine),
         )
 
     def encode(self, text: str) -> list[int]:
@@ -100,3 +103,9 @@ def _tokenizer_template(tokenizer: Any) -> str | None:
     if isinstance(template, dict):  # named templates: the default one
         template = template.get("default")
     return template if isinstance(template, str) else None
+
+
+def _reasoning_config_enabled(engine: Any) -> bool:
+    """vLLM refuses ``thinking_token_budget`` unless its reasoning config is enabled."""
+    config = getattr(getattr(engine, "vllm_config", None), "reasoning_config", None)
+    return bool(getattr(config, "enabled", False))
