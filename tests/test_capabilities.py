@@ -103,6 +103,7 @@ FLAG_EDGES = [
     ("runner_convert", "0.10.1", "0.10.0"),
     ("vllm_glm45_parsers", "0.10.1", "0.10.0"),
     ("vllm_glm47_tool_parser", "0.14.0", "0.13.0"),
+    ("thinking_token_budget", "0.19.0", "0.18.1"),
 ]
 # flag, last version where it holds, and the first where it no longer does
 FLAG_ENDS = [

@@ -114,6 +114,8 @@ FLAGS: dict[str, Flag] = {
     "vllm_glm45_parsers": Flag("0.10.1", None, "vLLM's glm45 tool/reasoning parsers"),
     # registered `glm47` tool parser in vLLM: first in 0.14.0
     "vllm_glm47_tool_parser": Flag("0.14.0", None, "vLLM's glm47 tool parser"),
+    # SamplingParams.thinking_token_budget (bounds reasoning tokens): first in 0.19.0
+    "thinking_token_budget": Flag("0.19.0", None, "SamplingParams(thinking_token_budget=...)"),
 }
 
 
@@ -156,6 +158,7 @@ class _FlagNames:
     engine_task: bool
     vllm_glm45_parsers: bool
     vllm_glm47_tool_parser: bool
+    thinking_token_budget: bool
 
 
 @dataclasses.dataclass(frozen=True)

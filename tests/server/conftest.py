@@ -18,10 +18,17 @@ from glm_vllm_compat.testing._replay import ReplayEngine, ReplayScript
 if TYPE_CHECKING:
     from glm_vllm_compat.server._state import ServerState
 
+# family -> (tiny checkpoint architecture, tiny template, reasoning parser). The
+# GLM-4.7-Flash / GLM-5 generation run on Glm4MoeForCausalLM weights with their
+# templates; the family object is given explicitly (their templates resemble 4.7's).
 FAMILY_MODELS = {
     "glm4": ("Glm4ForCausalLM", "glm4", "none"),
     "glm45": ("Glm4MoeForCausalLM", "glm45", "glm45"),
     "glm47": ("Glm4MoeForCausalLM", "glm47", "glm47"),
+    "glm47_flash": ("Glm4MoeForCausalLM", "glm47", "glm47"),
+    "glm5": ("Glm4MoeForCausalLM", "glm5", "glm47"),
+    "glm52": ("Glm4MoeForCausalLM", "glm52", "glm47"),
+    "glm53": ("Glm4MoeForCausalLM", "glm53", "glm47"),
 }
 MAX_MODEL_LEN = 512
 
@@ -79,8 +86,9 @@ def _serve(app: Any) -> tuple[str, Any, threading.Thread]:
 
 def start_server(tokenizer: Any, family: str, *, api_key: str | None = None, piece_delay: float = 0.0) -> Iterator[LiveServer]:
     from glm_vllm_compat.server._app import create_app
-    from glm_vllm_compat.server._engine import ServerEngine, glm_stop_token_ids
+    from glm_vllm_compat.server._engine import ServerEngine
     from glm_vllm_compat.server._state import ServerState
+    from glm_vllm_compat.server.families import get_family
 
     arch, _, reasoning = FAMILY_MODELS[family]
     engine = ReplayEngine(tokenizer, max_model_len=MAX_MODEL_LEN, architectures=[arch], piece_delay=piece_delay)
@@ -92,9 +100,10 @@ def start_server(tokenizer: Any, family: str, *, api_key: str | None = None, pie
         max_model_len=MAX_MODEL_LEN,
         architectures=[arch],
         chat_template=tokenizer.chat_template,
-        stop_token_ids=glm_stop_token_ids(tokenizer),
+        stop_token_ids=get_family(family).stop_token_ids(tokenizer),
     )
-    state = ServerState(server_engine, family, family, reasoning, api_key=api_key)
+    state = ServerState(server_engine, get_family(family), api_key=api_key)
+    assert state.reasoning_parser == reasoning
     url, server, thread = _serve(create_app(state))
     try:
         yield LiveServer(url, engine, state, family)
@@ -123,9 +132,19 @@ def glm47(tokenizers: dict[str, Any]) -> Iterator[LiveServer]:
     yield from start_server(tokenizers["glm47"], "glm47")
 
 
+@pytest.fixture(scope="module")
+def glm53(tokenizers: dict[str, Any]) -> Iterator[LiveServer]:
+    yield from start_server(tokenizers["glm53"], "glm53")
+
+
+@pytest.fixture(scope="module")
+def glm5(tokenizers: dict[str, Any]) -> Iterator[LiveServer]:
+    yield from start_server(tokenizers["glm5"], "glm5")
+
+
 @pytest.fixture(autouse=True)
 def _clean_engine(request: pytest.FixtureRequest) -> None:
-    for name in ("server", "glm45", "glm4", "glm47"):
+    for name in ("server", "glm45", "glm4", "glm47", "glm53", "glm5"):
         if name in request.fixturenames:
             live: LiveServer = request.getfixturevalue(name)
             live.engine.scripts.clear()

@@ -36,6 +36,9 @@ CALLS = {
 }
 REASONING = {"glm4": None, "glm45": "用户想查北京天气", "glm47": "用户想查北京天气"}
 PLAIN = {"glm4": "\n你好！我是GLM。", "glm45": "\n<think>打个招呼</think>\n你好！我是GLM。", "glm47": "打个招呼</think>你好！我是GLM。"}
+# GLM-4.7-Flash and the GLM-5 generation write GLM-4.7's text after a prompt that opens <think>.
+for _family in ("glm47_flash", "glm5", "glm52", "glm53"):
+    CALLS[_family], REASONING[_family], PLAIN[_family] = CALLS["glm47"], REASONING["glm47"], PLAIN["glm47"]
 USER = [{"role": "user", "content": "北京天气怎么样？"}]
 
 

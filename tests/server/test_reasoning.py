@@ -13,7 +13,6 @@ from glm_vllm_compat.server._reasoning import (
     Glm47ReasoningParser,
     NoReasoningParser,
     ReasoningParser,
-    default_reasoning_parser,
     get_reasoning_parser,
     prompt_opens_thinking,
     reasoning_parser_names,
@@ -195,5 +194,7 @@ def test_registry() -> None:
         get_reasoning_parser("deepseek_r1")
 
 
-def test_default_reasoning_parser() -> None:
-    assert [default_reasoning_parser(f) for f in ("glm4", "glm45", "glm47", "other")] == ["none", "glm45", "glm47", "none"]
+def test_family_reasoning_parsers() -> None:
+    from glm_vllm_compat.server.families import get_family
+
+    assert [get_family(f).reasoning_parser for f in ("glm4", "glm45", "glm47", "glm53")] == ["none", "glm45", "glm47", "glm47"]

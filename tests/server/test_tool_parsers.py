@@ -472,7 +472,13 @@ def test_model_output_is_never_evaluated(monkeypatch: pytest.MonkeyPatch) -> Non
         ("7", {"anyOf": [{"type": "integer"}, {"type": "null"}]}, 7),
         ("7", {"enum": ["7", "8"]}, "7"),
         ("7", None, 7),
-        (" hi ", None, "hi"),
+        (" hi ", None, " hi "),  # untyped and not JSON: the raw text
+        ("123_456", None, "123_456"),  # sglang#30644: never a Python-literal number
+        ("123_456", {"type": "integer"}, "123_456"),
+        ("1_0.5", {"type": "number"}, "1_0.5"),
+        ("True", None, "True"),  # untyped: JSON or raw, no Python literals
+        ('{"a": 1}', None, {"a": 1}),
+        ("[1, 2]", {}, [1, 2]),
         ("{1, 2}", {"type": "array"}, "{1, 2}"),  # a set is not JSON: kept as text
         ("1e999", {"type": "number"}, "1e999"),  # inf is not JSON
         ("Infinity", {"type": "number"}, "Infinity"),
@@ -570,7 +576,7 @@ def test_unknown_parser_lists_valid_names() -> None:
 def test_register_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     from glm_vllm_compat.server import tool_parsers
 
-    monkeypatch.setattr(tool_parsers, "_TOOL_PARSERS", dict(tool_parsers._TOOL_PARSERS))
+    monkeypatch.setattr(tool_parsers.TOOL_PARSERS, "_entries", dict(tool_parsers.TOOL_PARSERS._entries))
     register_tool_parser("glm45-alias", "glm_vllm_compat.server.tool_parsers.glm45", "Glm45ToolParser")
     assert get_tool_parser("glm45-alias") is get_tool_parser("glm45")
     register_tool_parser("broken", "glm_vllm_compat.server.tool_parsers._base", "TextDelta")
@@ -603,6 +609,8 @@ GLM4_TEMPLATE = "{% if item['content'] %}<|{{ item['role'] }}|>{{ item['metadata
         (["Glm4MoeForCausalLM"], GLM47_TEMPLATE, "glm47"),
         (["Glm4MoeForCausalLM"], GLM47_JINJA_ONLY, "glm47"),
         (["Glm4MoeLiteForCausalLM"], None, "glm47"),
+        (["GlmMoeDsaForCausalLM"], None, "glm47"),
+        (["Glm5NextForCausalLM"], None, "glm47"),
         (["SomethingNew"], GLM47_TEMPLATE, "glm47"),
         (["SomethingNew"], GLM45_TEMPLATE, "glm45"),
         ([], GLM4_TEMPLATE, "glm4"),
@@ -625,7 +633,7 @@ def test_long_values_streamed_in_small_deltas_stay_linear(name: str) -> None:
     blob = "x = [1, 2, 3]  # 注释\n" * 15000
     if name == "glm45":
         raw = f"<tool_call>get_time\n<arg_key>source</arg_key>\n<arg_value>{blob}</arg_value>\n</tool_call>"
-        expected = json.dumps({"source": blob.strip()}, ensure_ascii=False)
+        expected = json.dumps({"source": blob}, ensure_ascii=False)  # untyped, not JSON: the raw text
     else:
         raw = "get_time\n" + json.dumps({"source": blob}, ensure_ascii=False)
         expected = json.dumps({"source": blob}, ensure_ascii=False)

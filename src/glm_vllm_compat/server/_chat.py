@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-from .._capabilities import FLAGS
+from .._capabilities import FLAGS, flag_range
 from .._errors import UnsupportedFeature
 from .._live import live
-from ._chat_history import template_kwargs, to_template_messages
 from ._engine import OFF_LOOP_CHARS
 from ._errors import APIError, from_exception
 from ._logprobs import chat_logprobs
@@ -50,6 +48,8 @@ class PreparedChat:
     prefix: str
     """Text already forced into the answer (a named tool call's opening)."""
     opened_thinking: bool
+    thinking: bool = True
+    """The family's verdict: does the answer start with reasoning."""
     request_id: str = dataclasses.field(default_factory=lambda: new_id("chatcmpl"))
 
     def pipelines(self, state: ServerState) -> list[ChatOutputPipeline]:
@@ -59,45 +59,28 @@ class PreparedChat:
                 tool_parser=state.tool_parser if self.request.tools_enabled else None,
                 reasoning_parser=state.reasoning_parser,
                 prompt_opened_thinking=self.opened_thinking,
+                enable_thinking=self.thinking,
             )
             for _ in range(self.request.num_choices)
         ]
 
 
-def _render(state: ServerState, req: ChatCompletionRequest) -> str:
+def _render(state: ServerState, req: ChatCompletionRequest, kwargs: dict[str, Any]) -> str:
     template = state.engine.chat_template
     if template is None:
         raise APIError(400, "this model has no chat template; pass --chat-template or use /v1/completions", code="no_chat_template")
-    kwargs = template_kwargs(req, state.family)
     tools = kwargs.pop("tools", None)
-    messages = to_template_messages(req.messages, state.family, tools=tools)
+    messages = state.family.template_messages(req.messages, tools=tools)
     try:
         return render_chat(template, messages, tools=tools, special_tokens=state.engine.special_tokens(), template_kwargs=kwargs)
     except ChatTemplateError as exc:
         raise APIError(400, str(exc), param="messages", code="chat_template_error") from exc
 
 
-_CALL_OPENINGS: dict[str, Callable[[str], str]] = {
-    "glm4": lambda name: f"{name}\n",
-    "glm45": lambda name: f"<tool_call>{name}\n",
-    "glm47": lambda name: f"<tool_call>{name}",
-}
-
-
-def _required_regex(state: ServerState, req: ChatCompletionRequest, opened: bool) -> str:
-    names = "|".join(re.escape(t.function.name) for t in req.tools or [])
-    think = r"[^<]*</think>\n?" if opened else r"(<think>[^<]*</think>\n?)?"
-    if state.family == "glm4":
-        return rf"({names})\n\{{[^\n]*\}}"
-    sep = "\n" if state.family == "glm45" else ""
-    pair = rf"<arg_key>[^<]+</arg_key>{sep}<arg_value>[^<]*</arg_value>{sep}"
-    return rf"{think}<tool_call>({names}){sep}({pair})*</tool_call>"
-
-
 def _tool_choice_controls(state: ServerState, req: ChatCompletionRequest, opened: bool) -> tuple[str, dict[str, Any]]:
     """(forced answer prefix, extra sampling fields) for named / required tool_choice."""
     if req.named_tool is not None:
-        return ("</think>" if opened else "") + _CALL_OPENINGS[state.family](req.named_tool), {}
+        return ("</think>" if opened else "") + state.family.call_opening(req.named_tool), {}
     if req.tool_choice == "required" and req.tools_enabled:
         if not (live().caps.structured_outputs or live().caps.guided_decoding):
             raise UnsupportedFeature(
@@ -105,7 +88,8 @@ def _tool_choice_controls(state: ServerState, req: ChatCompletionRequest, opened
                 live().info.raw_version,
                 f">={FLAGS['guided_decoding'].since} (it needs structured outputs)",
             )
-        return "", {"structured_outputs": {"regex": _required_regex(state, req, opened)}}
+        names = [t.function.name for t in req.tools or []]
+        return "", {"structured_outputs": {"regex": state.family.required_regex(names, opened)}}
     return "", {}
 
 
@@ -113,27 +97,46 @@ def _request_chars(req: ChatCompletionRequest) -> int:
     return sum(len(message_text(m.content)) for m in req.messages)
 
 
-def _prompt(state: ServerState, req: ChatCompletionRequest) -> tuple[str, bool, str, dict[str, Any], list[int]]:
-    prompt = _render(state, req)
+def _prompt(state: ServerState, req: ChatCompletionRequest, kwargs: dict[str, Any]) -> tuple[str, bool, str, dict[str, Any], list[int]]:
+    prompt = _render(state, req, kwargs)
     opened = prompt_opens_thinking(prompt)
     prefix, extra = _tool_choice_controls(state, req, opened)
     return prompt, opened, prefix, extra, state.engine.encode(prompt + prefix)
 
 
+def _thinking_budget(state: ServerState, req: ChatCompletionRequest) -> dict[str, Any]:
+    """``thinking_token_budget`` where the installed vLLM and the engine support it, else a 400."""
+    if req.thinking_token_budget is None or req.thinking_token_budget == -1:
+        return {}
+    if not live().caps.thinking_token_budget:
+        raise UnsupportedFeature("thinking_token_budget", live().info.raw_version, flag_range("thinking_token_budget"))
+    if not state.engine.thinking_budget_ready:
+        raise APIError(
+            400,
+            "thinking_token_budget needs the vLLM engine's reasoning config (vLLM's --reasoning-config / "
+            "--reasoning-parser engine settings), which this server's engine was not started with",
+            param="thinking_token_budget",
+            code="unsupported_feature",
+        )
+    return {"thinking_token_budget": req.thinking_token_budget}
+
+
 async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> PreparedChat:
     """Everything up to the engine call; template rendering and tokenizing of
     large conversations run in a worker thread (the event loop keeps serving)."""
-    req = state.with_template_defaults(req)
     model = state.check_model(req.model)
+    kwargs = state.family.template_kwargs(req, state.default_chat_template_kwargs)
+    thinking = state.family.thinking_on(kwargs)
     if _request_chars(req) > OFF_LOOP_CHARS:
-        prompt, opened, prefix, extra, ids = await asyncio.to_thread(_prompt, state, req)
+        prompt, opened, prefix, extra, ids = await asyncio.to_thread(_prompt, state, req, kwargs)
     else:
-        prompt, opened, prefix, extra, ids = _prompt(state, req)
-    overrides: dict[str, Any] = dict(extra)
-    if state.family != "glm4" and req.tools_enabled:
+        prompt, opened, prefix, extra, ids = _prompt(state, req, kwargs)
+    overrides: dict[str, Any] = {**extra, **_thinking_budget(state, req)}
+    if state.family.tool_tags_special and req.tools_enabled:
         overrides["skip_special_tokens"] = False  # keep <tool_call> tags for the parser
     sampling = build_sampling(state, req, len(ids), **overrides)
-    return PreparedChat(req, model, prompt, ids, sampling, prefix, opened and not prefix.startswith("</think>"))
+    # A forced "</think>" prefix closes the opened thinking: the pipeline reads it as the (empty) reasoning's end.
+    return PreparedChat(req, model, prompt, ids, sampling, prefix, opened, thinking)
 
 
 @dataclasses.dataclass

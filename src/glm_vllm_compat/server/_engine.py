@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import _engine, _generate
 from ._errors import APIError, EngineRequestFailed
+from .families import stop_token_ids
 
 __all__ = ["ServerEngine", "glm_stop_token_ids"]
 
@@ -19,14 +20,10 @@ OFF_LOOP_CHARS = 16 * 1024
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
-# Tokens that end a GLM assistant turn (all families); ids are read from the tokenizer.
-GLM_STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
-
 
 def glm_stop_token_ids(tokenizer: Any) -> list[int]:
-    """Ids of the GLM end-of-turn tokens this tokenizer knows (never hard-coded)."""
-    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
-    return [vocab[t] for t in GLM_STOP_TOKENS if t in vocab]
+    """Ids of the GLM end-of-turn tokens (kept for callers; families carry their own stop tokens)."""
+    return stop_token_ids(tokenizer)
 
 
 @dataclasses.dataclass
@@ -40,9 +37,12 @@ class ServerEngine:
     max_model_len: int
     architectures: Sequence[str]
     chat_template: str | None
-    stop_token_ids: Sequence[int]
+    stop_token_ids: Sequence[int] = ()
+    """End-of-turn ids: the GLM family's stop tokens (set once the family is known)."""
     max_logprobs: int = 20
     """The engine's ``max_logprobs`` (-1: no limit)."""
+    thinking_budget_ready: bool = False
+    """The engine's reasoning config is set up, which vLLM needs for ``thinking_token_budget``."""
     _active: set[str] = dataclasses.field(default_factory=set, init=False, repr=False)
     _closing: str | None = dataclasses.field(default=None, init=False, repr=False)
 
@@ -62,8 +62,8 @@ class ServerEngine:
             max_model_len=int(config.max_model_len),
             architectures=list(getattr(config.hf_config, "architectures", None) or []),
             chat_template=template,
-            stop_token_ids=glm_stop_token_ids(tokenizer),
             max_logprobs=int(getattr(config, "max_logprobs", 20) or 20),
+            thinking_budget_ready=_reasoning_config_enabled(engine),
         )
 
     def encode(self, text: str) -> list[int]:
@@ -230,3 +230,9 @@ def _tokenizer_template(tokenizer: Any) -> str | None:
     if isinstance(template, dict):  # named templates: the default one
         template = template.get("default")
     return template if isinstance(template, str) else None
+
+
+def _reasoning_config_enabled(engine: Any) -> bool:
+    """vLLM refuses ``thinking_token_budget`` unless its reasoning config is enabled."""
+    config = getattr(getattr(engine, "vllm_config", None), "reasoning_config", None)
+    return bool(getattr(config, "enabled", False))

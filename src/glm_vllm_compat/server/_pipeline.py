@@ -60,9 +60,12 @@ class ChatOutputPipeline:
         self,
         tool_parser: ToolParser | None = None,
         reasoning_parser: ReasoningParser | None = None,
+        *,
+        include_reasoning: bool = True,
     ) -> None:
         self.tool_parser = tool_parser
         self.reasoning_parser = reasoning_parser
+        self.include_reasoning = include_reasoning
         self._content: list[str] = []
         self._reasoning: list[str] = []
         self._calls: dict[int, _CallState] = {}
@@ -77,14 +80,17 @@ class ChatOutputPipeline:
         reasoning_parser: str | None,
         prompt_opened_thinking: bool | None = None,
         id_factory: Callable[[], str] | None = None,
+        enable_thinking: bool | None = None,
     ) -> ChatOutputPipeline:
         """The pipeline for one choice of ``request``.
 
         No tool parser when the request has no tools or ``tool_choice`` is
         ``"none"`` (text then passes through untouched, tags included).
         ``reasoning_parser=None`` means ``"none"`` (framing newline only);
-        ``chat_template_kwargs`` ``enable_thinking``/``thinking`` = false turns
-        reasoning off. ``prompt_opened_thinking=None`` takes the parser's
+        ``enable_thinking`` is the family's verdict (``None``: the request's
+        ``chat_template_kwargs`` ``enable_thinking``/``thinking``, on by
+        default). ``include_reasoning=false`` in the request: reasoning is
+        still split off, but not sent. ``prompt_opened_thinking=None`` takes the parser's
         default (``True`` for ``glm47``); pass
         ``prompt_opens_thinking(rendered_prompt)`` to be exact.
         """
@@ -98,9 +104,10 @@ class ChatOutputPipeline:
             )
         reasoning = get_reasoning_parser(reasoning_parser or "none")(
             prompt_opened_thinking=prompt_opened_thinking,
-            enable_thinking=thinking_enabled(request),
+            enable_thinking=thinking_enabled(request) if enable_thinking is None else enable_thinking,
+            tool_call_ends_reasoning=tools is not None,
         )
-        return cls(tools, reasoning)
+        return cls(tools, reasoning, include_reasoning=request.include_reasoning is not False)
 
     # -- streaming ------------------------------------------------------------
 
@@ -112,7 +119,7 @@ class ChatOutputPipeline:
             reasoning, content = self.reasoning_parser.feed(text)
         else:
             reasoning, content = "", text
-        return self._delta(reasoning, self._parse(content))
+        return self._delta(reasoning if self.include_reasoning else "", self._parse(content))
 
     def finish(self) -> DeltaMessage | None:
         """End of generation: flush every parser; the last delta to send, if any."""
@@ -125,7 +132,7 @@ class ChatOutputPipeline:
         events = self._parse(content)
         if self.tool_parser is not None:
             events += self.tool_parser.finish()
-        return self._delta(reasoning, events)
+        return self._delta(reasoning if self.include_reasoning else "", events)
 
     def _parse(self, content: str) -> list[ParseEvent]:
         if self.tool_parser is not None:

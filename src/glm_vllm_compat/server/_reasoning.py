@@ -24,23 +24,27 @@ Decisions where vLLM's parsers disagree with themselves:
   is reasoning, as vLLM's GLM-4.7 parser does.
 * A redundant ``<think>`` at the very start when the prompt already opened
   it is dropped.
+* ``tool_call_ends_reasoning`` (set when the request has tools): a
+  ``<tool_call>`` written before ``</think>`` ends the reasoning and goes to
+  the content, where the tool parser reads it (vLLM's glm47 parser does the
+  same; users saw such calls swallowed into reasoning, vllm#42400).
 * ``enable_thinking=False``: no reasoning at all; ``<think>`` text, if the
   model writes it anyway, stays in the content (vLLM does the same).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import ClassVar
 
+from ._registry import LazyRegistry
 from .tool_parsers._base import partial_tag_overlap
 
 __all__ = [
     "Glm45ReasoningParser",
     "Glm47ReasoningParser",
     "NoReasoningParser",
+    "REASONING_PARSERS",
     "ReasoningParser",
-    "default_reasoning_parser",
     "get_reasoning_parser",
     "prompt_opens_thinking",
     "reasoning_parser_names",
@@ -48,6 +52,7 @@ __all__ = [
 
 THINK_START = "<think>"
 THINK_END = "</think>"
+TOOL_CALL_START = "<tool_call>"
 
 _START, _REASONING, _AFTER_END, _CONTENT = "start", "reasoning", "after_end", "content"
 
@@ -59,8 +64,15 @@ class ReasoningParser:
     splits_thinking: ClassVar[bool] = True
     default_prompt_opened: ClassVar[bool] = False
 
-    def __init__(self, *, prompt_opened_thinking: bool | None = None, enable_thinking: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        prompt_opened_thinking: bool | None = None,
+        enable_thinking: bool = True,
+        tool_call_ends_reasoning: bool = False,
+    ) -> None:
         self.thinking = enable_thinking and self.splits_thinking
+        self.tool_call_ends_reasoning = tool_call_ends_reasoning
         opened = self.default_prompt_opened if prompt_opened_thinking is None else prompt_opened_thinking
         self.prompt_opened_thinking = opened and self.thinking
         self._state = _START
@@ -133,6 +145,13 @@ class ReasoningParser:
     def _step_reasoning(self, reasoning: list[str]) -> bool:
         buf = self._buf
         end = buf.find(THINK_END)
+        call = buf.find(TOOL_CALL_START) if self.tool_call_ends_reasoning else -1
+        if call >= 0 and (end < 0 or call < end):  # a call before </think>: reasoning is over
+            reasoning.append(buf[:call])
+            self._buf = buf[call:]
+            self._state = _CONTENT
+            self.reasoning_ended = True
+            return True
         if end >= 0:
             reasoning.append(buf[:end])
             self._buf = buf[end + len(THINK_END) :]
@@ -140,6 +159,8 @@ class ReasoningParser:
             self.reasoning_ended = True
             return True
         keep = partial_tag_overlap(buf, THINK_END)
+        if self.tool_call_ends_reasoning:
+            keep = max(keep, partial_tag_overlap(buf, TOOL_CALL_START))
         reasoning.append(buf[: len(buf) - keep])
         self._buf = buf[len(buf) - keep :]
         return False
@@ -165,34 +186,24 @@ class NoReasoningParser(ReasoningParser):
     splits_thinking = False
 
 
-_REASONING_PARSERS: dict[str, tuple[str, str]] = {
-    "glm45": (__name__, "Glm45ReasoningParser"),
-    "glm47": (__name__, "Glm47ReasoningParser"),
-    "none": (__name__, "NoReasoningParser"),
-}
+REASONING_PARSERS: LazyRegistry[type[ReasoningParser]] = LazyRegistry(
+    "reasoning parser",
+    ReasoningParser,
+    {
+        "glm45": (__name__, "Glm45ReasoningParser"),
+        "glm47": (__name__, "Glm47ReasoningParser"),
+        "none": (__name__, "NoReasoningParser"),
+    },
+)
 
 
 def reasoning_parser_names() -> list[str]:
-    return sorted(_REASONING_PARSERS)
+    return sorted(REASONING_PARSERS.names())
 
 
 def get_reasoning_parser(name: str) -> type[ReasoningParser]:
     """The reasoning parser class ``name``; ``KeyError`` listing the valid names."""
-    try:
-        module_name, class_name = _REASONING_PARSERS[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown reasoning parser {name!r}; valid names: {', '.join(reasoning_parser_names())}"
-        ) from None
-    parser = getattr(importlib.import_module(module_name), class_name)
-    if not (isinstance(parser, type) and issubclass(parser, ReasoningParser)):
-        raise TypeError(f"{module_name}.{class_name} is not a ReasoningParser subclass")
-    return parser
-
-
-def default_reasoning_parser(family: str) -> str:
-    """The reasoning parser for a tool-parser family: ``glm4`` -> ``none``, else the same name."""
-    return "none" if family == "glm4" else family if family in _REASONING_PARSERS else "none"
+    return REASONING_PARSERS.get(name)
 
 
 def prompt_opens_thinking(prompt: str) -> bool:

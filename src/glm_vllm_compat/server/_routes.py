@@ -14,7 +14,6 @@ from .._version import __version__
 from . import _anthropic, _responses
 from ._body import decode_json, read_body
 from ._chat import chat_completion, open_chat_stream, prepare_chat
-from ._chat_history import template_kwargs, to_template_messages
 from ._completions import completion, open_completion_stream, prepare_completion
 from ._engine import OFF_LOOP_CHARS
 from ._errors import APIError, from_exception
@@ -151,9 +150,9 @@ def _tokenize_messages(state: ServerState, req: TokenizeRequest) -> list[int]:
             "chat_template_kwargs": req.chat_template_kwargs,
         }
     )
-    kwargs = template_kwargs(chat, state.family)
+    kwargs = state.family.template_kwargs(chat, state.default_chat_template_kwargs)
     tools = kwargs.pop("tools", None)
-    messages = to_template_messages(chat.messages, state.family, tools=tools)
+    messages = state.family.template_messages(chat.messages, tools=tools)
     template = state.engine.chat_template
     if template is None:
         raise APIError(400, "this model has no chat template", code="no_chat_template")

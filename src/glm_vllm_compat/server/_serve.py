@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import logging
 import time
 from typing import Any
@@ -12,23 +13,29 @@ from typing import Any
 from .. import _detect
 from ._app import create_app
 from ._engine import ServerEngine
-from ._reasoning import default_reasoning_parser, get_reasoning_parser
+from ._reasoning import get_reasoning_parser
 from ._shutdown import BoundedServer
 from ._state import ServerState
-from .tool_parsers import auto_tool_parser, get_tool_parser
+from .families import GlmFamily, detect_family, get_family
+from .tool_parsers import get_tool_parser
 
-__all__ = ["choose_parsers", "engine_failure", "reap_children", "serve", "uvicorn_config", "with_cors"]
+__all__ = ["choose_family", "choose_parsers", "engine_failure", "reap_children", "serve", "uvicorn_config", "with_cors"]
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
 
-def choose_parsers(tool: str, reasoning: str, architectures: list[str], template: str | None) -> tuple[str, str]:
-    """(tool parser = family, reasoning parser) from the flags and the model."""
-    family = auto_tool_parser(architectures, template) if tool == "auto" else tool
-    get_tool_parser(family)  # KeyError listing the valid names
-    chosen = default_reasoning_parser(family) if reasoning == "auto" else reasoning
-    get_reasoning_parser(chosen)
-    return family, chosen
+def choose_family(name: str, architectures: list[str], template: str | None) -> GlmFamily:
+    """The GLM family: ``--glm-family`` when given, else detected from the model."""
+    return detect_family(architectures, template) if name == "auto" else get_family(name)
+
+
+def choose_parsers(tool: str, reasoning: str, family: GlmFamily) -> tuple[str, str]:
+    """(tool parser, reasoning parser): the family's unless a flag names one."""
+    tool_name = family.tool_parser if tool == "auto" else tool
+    reasoning_name = family.reasoning_parser if reasoning == "auto" else reasoning
+    get_tool_parser(tool_name)  # KeyError listing the valid names
+    get_reasoning_parser(reasoning_name)
+    return tool_name, reasoning_name
 
 
 def engine_failure(exc: BaseException) -> str:
@@ -98,6 +105,16 @@ def _say(message: str) -> None:
     print(f"serve: {message}", flush=True)
 
 
+def _default_template_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    value = getattr(args, "default_chat_template_kwargs", None)
+    if value is None:
+        return {}
+    decoded = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(decoded, dict):
+        raise KeyError("--default-chat-template-kwargs must be a JSON object")
+    return dict(decoded)
+
+
 async def build_state(model: str, args: argparse.Namespace, template: str | None, engine_args: dict[str, Any]) -> ServerState:
     info = _detect.detect()
     _say(f"vLLM {info.distribution} {info.raw_version} ({info.generation} engine); loading {model} ...")
@@ -106,16 +123,17 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
     engine = await ServerEngine.create(model, names, template, engine_args)
     _say(f"engine ready in {time.monotonic() - started:.1f}s (max_model_len {engine.max_model_len})")
     try:
-        family, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, list(engine.architectures), engine.chat_template)
+        family = choose_family(getattr(args, "glm_family", "auto"), list(engine.architectures), engine.chat_template)
+        tool, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, family)
     except KeyError:
         engine.shutdown()  # no engine left for garbage collection at exit
         raise
-    _say(f"tool-call parser {family}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
-    defaults = dict(getattr(args, "generation_defaults", None) or {})
-    template_defaults = dict(getattr(args, "default_chat_template_kwargs", None) or {})
+    engine.stop_token_ids = family.stop_token_ids(engine.tokenizer)
+    _say(f"GLM family {family.describe()}: tool-call parser {tool}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
     state = ServerState(
-        engine, family, family, reasoning, api_key=args.api_key, vllm=info,
-        generation_defaults=defaults, default_chat_template_kwargs=template_defaults,
+        engine, family, tool, reasoning, api_key=args.api_key, vllm=info,
+        generation_defaults=dict(getattr(args, "generation_defaults", None) or {}),
+        default_chat_template_kwargs=_default_template_kwargs(args),
     )
     state.max_request_body_bytes = int(getattr(args, "max_request_body_bytes", state.max_request_body_bytes))
     state.shutdown_timeout = float(getattr(args, "shutdown_timeout", None) or 0)
@@ -126,8 +144,8 @@ async def serve(model: str, args: argparse.Namespace, template: str | None, engi
 
     try:
         state = await build_state(model, args, template, engine_args)
-    except KeyError as exc:
-        _say(f"error: {exc.args[0]}")
+    except (KeyError, ValueError) as exc:
+        _say(f"error: {exc.args[0] if exc.args else exc}")
         return 2
     except Exception as exc:  # the engine could not be built: its root cause, not three tracebacks
         _say(f"error: {engine_failure(exc)}")

@@ -77,6 +77,8 @@ SERVER_FLAGS: tuple[ServerFlag, ...] = (
     _f("--default-chat-template-kwargs", "json", help='JSON object, e.g. \'{"enable_thinking": false}\''),
     _f("--tool-call-parser", "str", "auto", help="glm4, glm45, glm47, vLLM's glm4_moe, or auto (from the model)"),
     _f("--reasoning-parser", "str", "auto", help="glm45, glm47, none, vLLM's glm4_moe, or auto (from the model)"),
+    _f("--glm-family", "str", "auto",
+       help="GLM format family (glm4, glm45, glm47, glm47_flash, glm5, glm52, glm53) or auto (from the model)"),
     _f("--generation-config", "str", "auto", engine=True, help="auto (the model's generation_config.json), vllm (none) or a folder"),
     _f("--override-generation-config", "json", engine=True, help="JSON object overriding generation-config values"),
     _f("--log-level", "level", "info", choices=("critical", "error", "warning", "info", "debug", "notset")),

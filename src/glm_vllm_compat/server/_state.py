@@ -1,20 +1,19 @@
-"""What every route needs: the engine, the chosen parsers and the server settings."""
+"""What every route needs: the engine, the GLM family, the chosen parsers and the server settings."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, TypeVar
+from typing import Any
 
 from .._detect import VllmInfo
 from ._body import DEFAULT_MAX_BODY_BYTES
 from ._engine import ServerEngine
 from ._errors import APIError
-from .protocol import ChatCompletionRequest
+from .families import GlmFamily, get_family
 
 __all__ = ["ServerState"]
 
-R = TypeVar("R", bound=ChatCompletionRequest)
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -22,23 +21,18 @@ logger = logging.getLogger("glm_vllm_compat.server")
 @dataclasses.dataclass
 class ServerState:
     engine: ServerEngine
-    family: str
-    """GLM format family: ``glm4``, ``glm45`` or ``glm47``."""
-    tool_parser: str
-    reasoning_parser: str
+    family: GlmFamily
+    """The model's GLM family: formats, parsers, thinking controls (a name is looked up)."""
+    tool_parser: str = ""
+    """Tool-call parser name (default: the family's; ``--tool-call-parser`` may override)."""
+    reasoning_parser: str = ""
+    """Reasoning parser name (default: the family's; ``--reasoning-parser`` may override)."""
     api_key: str | None = None
     vllm: VllmInfo | None = None
     generation_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Sampling defaults from the model's generation config (``--generation-config``)."""
     default_chat_template_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """``--default-chat-template-kwargs``: what a request's ``chat_template_kwargs`` leave unset."""
-
-    def with_template_defaults(self, req: R) -> R:
-        """``req`` with the server's default ``chat_template_kwargs`` under its own."""
-        if not self.default_chat_template_kwargs:
-            return req
-        merged = {**self.default_chat_template_kwargs, **(req.chat_template_kwargs or {})}
-        return req.model_copy(update={"chat_template_kwargs": merged})
+    """``--default-chat-template-kwargs``: template variables a request's own kwargs override."""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_request_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """Larger bodies get 413 (``--max-request-body-bytes``; 0: no cap)."""
@@ -52,6 +46,11 @@ class ServerState:
         if new:
             self._warned_fields.update(new)
             logger.warning("The following fields were present in the request but ignored: %s", ", ".join(new))
+
+    def __post_init__(self) -> None:
+        self.family = get_family(self.family)
+        self.tool_parser = self.tool_parser or self.family.tool_parser
+        self.reasoning_parser = self.reasoning_parser or self.family.reasoning_parser
 
     def check_model(self, name: str | None) -> str:
         """The served name to answer with; 404 for a name this server does not serve."""

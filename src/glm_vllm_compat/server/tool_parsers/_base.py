@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -171,12 +172,22 @@ def _json_normal(value: Any) -> Any:
 _NOT_DECODED = object()
 
 
-def _decode(text: str) -> Any:
-    """JSON first, then a Python literal (``ast.literal_eval``, never ``eval``)."""
+def _decode_json(text: str) -> Any:
     try:
         return _json_normal(json.loads(text, parse_constant=_reject_constant))
     except (ValueError, RecursionError):
-        pass
+        return _NOT_DECODED
+
+
+# Python accepts "123_456" as 123456; a JSON decoder does not, and neither do we.
+_UNDERSCORED_NUMBER = re.compile(r"[+-]?[0-9_]+(\.[0-9_]*)?([eE][+-]?[0-9_]+)?")
+
+
+def _decode(text: str) -> Any:
+    """JSON first, then a Python literal (``ast.literal_eval``, never ``eval``)."""
+    value = _decode_json(text)
+    if value is not _NOT_DECODED or ("_" in text and _UNDERSCORED_NUMBER.fullmatch(text)):
+        return value
     try:
         value = ast.literal_eval(text)
     except Exception:  # noqa: BLE001 - any malformed/hostile literal: keep the text
@@ -188,13 +199,19 @@ def coerce_argument(raw: str, schema: Mapping[str, Any] | None) -> Any:
     """Type one ``<arg_value>`` by the property's JSON schema.
 
     A ``string`` property keeps the raw text verbatim (``"123"`` stays a
-    string). Otherwise the stripped text is decoded as JSON, then as a Python
-    literal with :func:`ast.literal_eval` (never ``eval``), else kept as the
-    (stripped) string. When the schema allows ``string`` among other types, a
-    decoded value is only used if its type is one of the others.
+    string). A property without a type: JSON if the text parses as JSON, else
+    the raw text (no Python-literal guessing: ``"123_456"`` stays a string,
+    unlike SGLang's sglang#30644). Otherwise the stripped text is decoded as
+    JSON, then as a Python literal with :func:`ast.literal_eval` (never
+    ``eval``; underscored numbers excluded), else kept as the (stripped)
+    string. When the schema allows ``string`` among other types, a decoded
+    value is only used if its type is one of the others.
     """
     types = schema_types(schema)
     stripped = raw.strip()
+    if not types:
+        value = _decode_json(stripped)
+        return raw if value is _NOT_DECODED else value
     if "string" in types:
         if "null" in types and stripped == "null":
             return None
