@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 
 import pytest
 
 from glm_vllm_compat import _engine
 from glm_vllm_compat.server import _cli
+from glm_vllm_compat.server._server_flags import resolved
 from glm_vllm_compat.testing import _tiny_model
 
 
@@ -37,8 +39,10 @@ def test_tiny_model_flags(
     monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, arch: str, name: str, remote_code: bool
 ) -> None:
     monkeypatch.setattr(_tiny_model, "build_tiny_model", lambda a, progress=None: tmp_path / a)
-    args = _cli.build_parser().parse_args(["--tiny-arch", arch])
-    assert _cli._resolve_model(args) == str(tmp_path / arch)
-    assert args.served_model_name == [name]
-    assert bool(args.trust_remote_code) is remote_code
-    assert _cli.engine_args(args).get("trust_remote_code", False) is remote_code
+    monkeypatch.setattr(_cli, "generation_defaults", lambda *args: {})
+    options = argparse.Namespace(**resolved(_cli.build_parser([]).parse_args(["--tiny-arch", arch])))
+    engine: dict[str, object] = {}
+    assert _cli._resolve_model(options, engine) == str(tmp_path / arch)
+    assert options.served_model_name == [name]
+    assert bool(engine.get("trust_remote_code", False)) is remote_code
+    assert engine["dtype"] == "float32" and engine["enforce_eager"] is True

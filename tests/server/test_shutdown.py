@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import socket
@@ -15,6 +16,7 @@ import pytest
 from glm_vllm_compat.server._app import create_app
 from glm_vllm_compat.server._cli import build_parser
 from glm_vllm_compat.server._engine import ServerEngine, glm_stop_token_ids
+from glm_vllm_compat.server._server_flags import resolved
 from glm_vllm_compat.server._shutdown import BACKSTOP_SECONDS, BoundedServer, reap_children
 from glm_vllm_compat.server._state import ServerState
 from glm_vllm_compat.testing._replay import ReplayEngine
@@ -41,10 +43,14 @@ def _start(tokenizer: Any, timeout: float) -> tuple[str, BoundedServer, threadin
     return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, engine
 
 
+def _parsed(*argv: str) -> argparse.Namespace:
+    return argparse.Namespace(**resolved(build_parser([]).parse_args(list(argv))))
+
+
 def test_flags_and_defaults() -> None:
-    args = build_parser().parse_args([])
+    args = _parsed()
     assert args.shutdown_timeout == 0 and args.max_request_body_bytes == 32 * 1024 * 1024
-    args = build_parser().parse_args(["--shutdown-timeout", "2.5", "--max-request-body-bytes", "1000"])
+    args = _parsed("--shutdown-timeout", "2.5", "--max-request-body-bytes", "1000")
     assert args.shutdown_timeout == 2.5 and args.max_request_body_bytes == 1000
 
 
