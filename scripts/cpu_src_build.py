@@ -398,20 +398,7 @@ def env_dir(version: str) -> Path:
 
 
 def wheel_requirements(d: Path) -> list[str]:
-    code = r"""
-import json, importlib.metadata as md
-from pip._vendor.packaging.requirements import Requirement
-out = []
-for s in md.requires("vllm") or []:
-    r = Requirement(s)
-    if r.marker and not r.marker.evaluate({"extra": ""}):
-        continue
-    r.marker = None
-    out.append(str(r))
-print(json.dumps(out))
-"""
-    reqs = json.loads(subprocess.run([cpu_env.venv_python(d), "-c", code], capture_output=True, text=True,
-                                     check=True).stdout)
+    reqs = cpu_env.vllm_cpu_install.installed_requirements(cpu_env.venv_python(d), "vllm")
     return [r for r in reqs if re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0].lower().replace("_", "-") not in DROP]
 
 

