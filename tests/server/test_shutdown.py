@@ -88,6 +88,7 @@ def test_in_flight_requests_are_aborted_at_the_timeout(tokenizers: dict[str, Any
 
 
 def test_reap_children_ends_what_the_process_started() -> None:
+    pytest.importorskip("psutil", reason="reap_children uses psutil (a vLLM dependency)")
     import subprocess
     import sys
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import logging
@@ -14,12 +13,12 @@ from .. import _detect
 from ._app import create_app
 from ._engine import ServerEngine
 from ._reasoning import get_reasoning_parser
-from ._shutdown import BoundedServer
+from ._shutdown import BoundedServer, reap_children
 from ._state import ServerState
 from .families import GlmFamily, detect_family, get_family
 from .tool_parsers import get_tool_parser
 
-__all__ = ["choose_family", "choose_parsers", "engine_failure", "reap_children", "serve", "uvicorn_config", "with_cors"]
+__all__ = ["choose_family", "choose_parsers", "engine_failure", "serve", "uvicorn_config", "with_cors"]
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -47,22 +46,6 @@ def engine_failure(exc: BaseException) -> str:
     text = " ".join(str(root).split()) or type(root).__name__
     head = "vLLM could not build the engine"
     return f"{head}: {type(root).__name__}: {text}" if root is not exc else f"{head}: {text}"
-
-
-def reap_children(timeout: float = 10.0) -> None:
-    """Stop any engine process a failed start left behind (vLLM usually stops them itself)."""
-    try:
-        import psutil  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - a vLLM dependency
-        return
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=timeout)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
 
 
 def uvicorn_config(app: Any, args: argparse.Namespace) -> Any:

@@ -381,6 +381,16 @@ def _unexpected(entry: Record, cls_name: str, name: str) -> TypeError:
     return TypeError(f"{cls_name}.__init__() got an unexpected keyword argument '{name}'")
 
 
+class _Annotation:
+    """A recorded annotation: its text is the type's ``str()`` (not a string, which dataclasses would parse)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def make_fields_class(name: str, entry: Record, namespace: dict[str, Any],
                       bases: tuple[type, ...] = ()) -> type:
     """A params/args class taking exactly the recorded fields."""
@@ -410,7 +420,9 @@ def make_fields_class(name: str, entry: Record, namespace: dict[str, Any],
         body["__struct_fields__"] = tuple(defaults)
     if entry["kind"] != "dataclass":
         return type(name, bases, body)
-    specs = [(key, Any, _dataclass_field(source, namespace)) for key, source in defaults.items()]
+    # The recorded annotation as the field's type, as the real dataclass has it (``serve`` reads its text).
+    annotations = {f["name"]: _Annotation(f["annotation"]) if f.get("annotation") else Any for f in entry["fields"]}
+    specs = [(key, annotations[key], _dataclass_field(source, namespace)) for key, source in defaults.items()]
     cls: type = dataclasses.make_dataclass(name, specs, bases=bases, namespace=body, init=False,
                                            repr=False, eq=False)
     return cls
