@@ -130,7 +130,7 @@ SERVER_FLAGS: tuple[ServerFlag, ...] = (
     _f("--fingerprint-value", "str", None, REFUSED, _NOT_HERE),
     _f("--cohere-is-reasoning-model", "bool", True, REFUSED, "no Cohere API"),
     _f("--cohere-format", "str", "cmd4", REFUSED, "no Cohere API"),
-    _f("--anthropic-disabled-thinking-effort", "str", "auto", REFUSED, "no Anthropic API"),
+    _f("--anthropic-disabled-thinking-effort", "str", "auto", REFUSED, "/v1/messages maps Anthropic thinking to the GLM family's own controls"),
     _f("--data-parallel-supervisor-port", "int", 9256, REFUSED, "no DP supervisor: vLLM's engine-side data parallelism is used"),
     _f("--dp-supervisor-probe-interval-s", "float", 5.0, REFUSED, "no DP supervisor"),
     _f("--dp-supervisor-probe-timeout-s", "float", 5.0, REFUSED, "no DP supervisor"),
