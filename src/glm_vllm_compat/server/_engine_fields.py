@@ -29,9 +29,6 @@ from .._detect import VllmInfo
 
 __all__ = ["EngineField", "installed_fields", "live_fields", "recorded_fields", "source_fields"]
 
-_ROOT = Path(__file__).resolve().parents[3]
-
-
 @dataclasses.dataclass(frozen=True)
 class EngineField:
     name: str
@@ -86,9 +83,17 @@ def live_fields() -> list[EngineField] | None:
     return [EngineField(f.name, _type_text(f.type)) for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]
 
 
-def recorded_fields(version: str, root: Path = _ROOT) -> list[EngineField] | None:
-    """Fields recorded for ``version`` in a source checkout's ``matrix/surfaces``; ``None`` if absent."""
-    path = root / "matrix" / "surfaces" / f"{version}.json"
+def recorded_fields(version: str, surfaces: Path | None = None) -> list[EngineField] | None:
+    """Fields recorded for ``version`` in ``matrix/surfaces`` (of a source checkout, or ``$GLM_VLLM_COMPAT_MATRIX``);
+    ``None`` if absent."""
+    if surfaces is None:
+        from ..testing.fake_vllm import surfaces_dir  # stdlib only; the one place that finds matrix/surfaces
+
+        try:
+            surfaces = surfaces_dir()
+        except FileNotFoundError:
+            return None
+    path = surfaces / f"{version}.json"
     if not path.is_file():
         return None
     cls = json.loads(path.read_text(encoding="utf-8"))["engine_args"]["AsyncEngineArgs"]
