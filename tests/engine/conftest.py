@@ -41,6 +41,21 @@ def tiny_arch() -> str:
     return next((arch for arch in _TINY_ORDER if arch in supported), _TINY_ORDER[0])
 
 
+def require_arch(arch: str) -> None:
+    """Skip unless the installed vLLM's model registry has ``arch`` (Glm4MoeForCausalLM arrived in 0.10)."""
+    from glm_vllm_compat._engine import supported_architectures
+
+    if arch not in supported_architectures():
+        pytest.skip(f"{arch} is not in this vLLM's model registry")
+
+
+def runs_v0_engine() -> bool:
+    """The installed vLLM runs its V0 engine here (the V0 line of the CPU tier)."""
+    from glm_vllm_compat import _detect
+
+    return _detect.detect().generation.lower() == "v0"
+
+
 def engine_args() -> dict[str, object]:
     """ENGINE_ARGS for tiny_arch(): ChatGLMModel's config class is remote code (the project's own), as on the real model."""
     return {**ENGINE_ARGS, "trust_remote_code": True} if tiny_arch() == "ChatGLMModel" else dict(ENGINE_ARGS)

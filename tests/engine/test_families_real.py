@@ -21,6 +21,7 @@ import pytest
 
 from glm_vllm_compat.testing import build_tiny_model
 
+from .conftest import require_arch
 from .test_server_real import RealServer, _free_port, _stop, _wait_ready
 
 KEY = "families-key"
@@ -31,6 +32,7 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def server(request: pytest.FixtureRequest) -> Iterator[RealServer]:
     arch, template = MODELS[request.param]
+    require_arch(arch)
     path = build_tiny_model(arch, family=template)
     port = _free_port()
     name = f"tiny-{request.param}"

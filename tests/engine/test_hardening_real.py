@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from .conftest import runs_v0_engine
 from .test_server_real import _free_port, _group_alive, _stop, _wait_ready
 
 TIMEOUT = 2.0
@@ -47,6 +49,7 @@ def _harness() -> Any:
     return module
 
 
+@pytest.mark.xfail(runs_v0_engine(), strict=True, reason="known defect (issue 10): on the V0 line (0.8.5) a stream in flight at SIGTERM ends without the shutdown error event and [DONE]")
 def test_stress_then_sigterm_with_requests_in_flight() -> None:
     process, url, log = _serve()
     try:

@@ -23,6 +23,7 @@ import pytest
 
 from glm_vllm_compat.testing import build_tiny_model
 
+from .conftest import require_arch, runs_v0_engine
 from .test_server_real import _free_port, _group_alive, _stop, _wait_ready
 
 SAMPLING = {"temperature": 0.6, "top_p": 0.95}
@@ -66,6 +67,7 @@ def _run(cmd: list[str], env: dict[str, str]) -> Iterator[Server]:
 def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if (os.cpu_count() or 1) < 2:
         pytest.skip("two tensor-parallel ranks need two cores")
+    require_arch("Glm4MoeForCausalLM")
     model = _model_copy("Glm4MoeForCausalLM", tmp_path_factory.mktemp("m") / "glm-4.5-air", SAMPLING)
     cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", str(model), "--tensor-parallel-size", "2",
            "--tool-call-parser", "glm4_moe", "--reasoning-parser", "glm4_moe", "--enable-auto-tool-choice",
@@ -114,6 +116,7 @@ def test_completions_default_to_16_tokens(tutorial: Server) -> None:
     assert out.usage.completion_tokens == 16
 
 
+@pytest.mark.xfail(runs_v0_engine(), strict=True, reason="known defect (issue 9): on the V0 line (0.8.5) this line's chat answers 500 RuntimeError")
 def test_classic_api_server_line(tmp_path: Path) -> None:
     """`python -m vllm.entrypoints.openai.api_server --model PATH ...` with the package name changed."""
     model = _model_copy("GlmForCausalLM", tmp_path / "glm-4-9b-chat", {})
