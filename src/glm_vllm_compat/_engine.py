@@ -17,6 +17,7 @@ __all__ = [
     "get_model_config",
     "get_tokenizer",
     "num_unfinished_requests",
+    "reasoning_config",
     "request_counts",
     "shutdown",
     "supported_architectures",
@@ -61,6 +62,28 @@ def build_async_engine(model: str, **engine_args: Any) -> Any:
         return engine_cls.from_engine_args(args_cls(model=model, **kwargs))
     except Exception as exc:
         raise EngineError(f"vLLM {lv.info.raw_version} could not build an async engine for {model!r}: {exc}") from exc
+
+
+# ReasoningConfig's delimiter fields: named think_* when it arrived (0.19), reasoning_* later (think_* kept as aliases).
+_REASONING_DELIMITERS = (("reasoning_start_str", "reasoning_end_str"), ("think_start_str", "think_end_str"))
+
+
+def reasoning_config(start: str, end: str) -> Any | None:
+    """vLLM's ``ReasoningConfig`` delimiting reasoning by ``start``/``end`` (what the
+    engine needs to enforce ``thinking_token_budget``); ``None`` where the installed
+    release has no reasoning config or no delimiter fields."""
+    if "reasoning_config" not in _live.live().async_engine_arg_fields:
+        return None
+    try:
+        from vllm import config
+    except ImportError:  # pragma: no cover - the engine field and the class arrived together
+        return None
+    cls: Any = getattr(config, "ReasoningConfig", None)
+    names = set(_live.param_names(cls)) if cls is not None else set()
+    for start_field, end_field in _REASONING_DELIMITERS:
+        if {start_field, end_field} <= names:
+            return cls(**{start_field: start, end_field: end})
+    return None
 
 
 async def get_tokenizer(engine: Any, lora_request: Any = None) -> Any:

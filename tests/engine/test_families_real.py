@@ -128,3 +128,29 @@ def test_preserved_thinking_across_three_turns(server: RealServer) -> None:
         "<|user|>问题3<|assistant|><think>思考3</think>回答3"
         "<|user|>问题4<|assistant|><think>"
     )
+
+
+def test_thinking_token_budget_ends_reasoning(server: RealServer) -> None:
+    """The engine's reasoning config (set by serve for a thinking family) makes the budget real: greedy
+    reasoning is cut after the budget, ``</think>`` forced, and the answer continues as content."""
+    from glm_vllm_compat._live import live
+
+    messages = [{"role": "user", "content": "你好"}]
+    ask = dict(model=server.model, messages=messages, max_tokens=24, temperature=0)
+    client = _client(server)
+    if server.model == "tiny-glm4" or not live().caps.thinking_token_budget:
+        match = "has no thinking" if server.model == "tiny-glm4" else "thinking_token_budget"
+        with pytest.raises(openai.BadRequestError, match=match):
+            client.chat.completions.create(**ask, extra_body={"ignore_eos": True, "thinking_token_budget": 3})
+        return
+
+    def ask_with(budget: int | None) -> Any:
+        extra = {"ignore_eos": True, **({"thinking_token_budget": budget} if budget is not None else {})}
+        return client.chat.completions.create(**ask, extra_body=extra).choices[0].message
+
+    free, short, longer = ask_with(None), ask_with(3), ask_with(8)
+    assert free.content is None  # GLM-5.3 opens <think> in the prompt; random weights never close it in 24 tokens
+    assert short.content and longer.content, (short, longer)  # </think> forced, the answer goes on as content
+    texts = [m.model_extra["reasoning"] for m in (short, longer, free)]
+    for shorter, fuller in zip(texts, texts[1:]):  # greedy: each bounded reasoning is the start of a longer one
+        assert shorter and fuller.startswith(shorter.rstrip("\ufffd")) and len(shorter) < len(fuller), texts

@@ -211,6 +211,41 @@ def test_thinking_enabled_with_a_budget(glm45: LiveServer) -> None:
     assert not _prompt(glm45).endswith("</think>")
 
 
+@pytest.mark.parametrize(
+    ("body", "effort"),
+    [
+        ({"output_config": {"effort": "low"}}, "Low"),
+        ({"output_config": {"effort": "medium"}}, "High"),  # GLM-5.3 has low/high/max: never less than asked
+        ({"output_config": {"effort": "max"}, "thinking": {"type": "enabled", "budget_tokens": 1024}}, "Max"),  # effort wins
+        ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "Low"),
+        ({"thinking": {"type": "enabled", "budget_tokens": 16384}}, "High"),
+        ({"thinking": {"type": "enabled", "budget_tokens": 40000}}, "Max"),
+        ({"thinking": {"type": "adaptive"}}, "Max"),  # the family's default
+    ],
+)
+def test_effort_and_budget_reach_glm53s_reasoning_effort(glm53: LiveServer, body: dict[str, Any], effort: str) -> None:
+    glm53.engine.script("想</think>好")
+    _create(glm53, max_tokens=60000, **body)
+    assert f"<|system|>Reasoning Effort: {effort}<|user|>" in _prompt(glm53)
+
+
+def test_budget_tokens_bounds_thinking_where_the_engine_can(glm53: LiveServer) -> None:
+    from glm_vllm_compat._live import live
+
+    glm53.engine.script("想</think>好")
+    _create(glm53, max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048})
+    assert getattr(glm53.engine.requests[-1]["sampling_params"], "thinking_token_budget", None) is None  # no reasoning config
+    if not live().caps.thinking_token_budget:
+        return
+    glm53.state.engine.thinking_budget_ready = True
+    try:
+        glm53.engine.script("想</think>好")
+        _create(glm53, max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048})
+        assert glm53.engine.requests[-1]["sampling_params"].thinking_token_budget == 2048
+    finally:
+        glm53.state.engine.thinking_budget_ready = False
+
+
 def test_thinking_display_omitted_keeps_an_empty_block(glm47: LiveServer) -> None:
     glm47.engine.script(PLAIN["glm47"])
     message = _create(glm47, thinking={"type": "adaptive", "display": "omitted"})
@@ -315,7 +350,8 @@ BAD = [
     ({"max_tokens": 2048, "messages": USER, "thinking": {"type": "enabled", "budget_tokens": 100}}, "1024"),
     ({"max_tokens": 1024, "messages": USER, "thinking": {"type": "enabled", "budget_tokens": 1024}}, "less than max_tokens"),
     ({"max_tokens": 16, "messages": USER, "thinking": {"type": "between_tools"}}, "between_tools"),
-    ({"max_tokens": 16, "messages": USER, "output_config": {"effort": "high"}}, "effort"),
+    ({"max_tokens": 16, "messages": USER, "output_config": {"effort": "high"}}, "output_config.effort is not a control of GLM-4.5"),
+    ({"max_tokens": 16, "messages": USER, "output_config": {"effort": "extreme"}}, "effort"),
     ({"max_tokens": 16, "messages": USER, "temperature": 1.5}, "temperature"),
     ({"max_tokens": 16, "messages": USER, "structured_outputs": {"regex": "a"}, "output_config": {"format": {"type": "json_schema", "schema": {}}}}, "conflicting"),
     ({"max_tokens": 16, "messages": USER, "stop_sequences": [""]}, "stop_sequences"),

@@ -120,6 +120,7 @@ def test_v0_line_gets_its_own_spellings(model: Path, flag: list[str], expected: 
         (["other-model-dir"], r"unexpected argument 'other-model-dir'"),
         (["--api-key", "k1", "k2"], r"--api-key takes one key here, got 2 values \(if the last one is the model"),
         (["--chat-template-content-format", "openai"], r"content-format openai is not supported"),
+        (["--glm-family", "glm6"], r"--glm-family: unknown GLM family .glm6.; valid names: .*glm45"),
     ],
 )
 def test_mistakes_are_one_clear_line(model: Path, argv: list[str], message: str) -> None:
@@ -220,3 +221,61 @@ def test_more_ranks_than_cores_is_one_line_before_loading(model: Path) -> None:
     assert result.stderr.strip().startswith(
         "glm-vllm-compat serve: error: 1024 engine ranks (data x pipeline x tensor parallel size) need at least 1024 CPU cores"
     )
+
+
+# -- the engine's reasoning config (what thinking_token_budget needs) ---------------------------------
+
+
+def _tiny(arch: str, family: str | None = None) -> Path:
+    from glm_vllm_compat.testing import build_tiny_model
+
+    return build_tiny_model(arch, family=family) if family else build_tiny_model(arch)
+
+
+@pytest.mark.parametrize(
+    ("arch", "template", "flag", "expected"),
+    [
+        ("Glm4MoeForCausalLM", None, "auto", "glm45"),
+        ("Glm4MoeForCausalLM", "glm53", "auto", "glm53"),
+        ("Glm4ForCausalLM", "glm4", "auto", "glm4"),
+        ("Glm4ForCausalLM", "glm4", "glm47", "glm47"),  # --glm-family wins
+    ],
+)
+def test_model_family_before_loading(arch: str, template: str | None, flag: str, expected: str) -> None:
+    from glm_vllm_compat.server._preflight import model_family
+
+    family = model_family(str(_tiny(arch, template)), flag, None)
+    assert family is not None and family.name == expected
+
+
+def test_model_family_unknown_folder_is_none(model: Path) -> None:
+    from glm_vllm_compat.server._preflight import model_family
+
+    (model / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+    assert model_family(str(model), "auto", None) is None
+    assert model_family("THUDM/glm-4-9b-chat", "auto", None) is None  # a hub id: the engine decides later
+
+
+@pytest.mark.skipif(not REAL_VLLM, reason="builds the installed vLLM's ReasoningConfig")
+@pytest.mark.parametrize(("arch", "template", "has_config"), [("Glm4MoeForCausalLM", "glm53", True), ("Glm4ForCausalLM", "glm4", False)])
+def test_thinking_families_get_the_reasoning_config(arch: str, template: str, has_config: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    from glm_vllm_compat._live import live
+
+    options, engine = prepare([str(_tiny(arch, template))])
+    _cli.enable_thinking_budget(options, engine, options.model)
+    if not live().caps.thinking_token_budget or not has_config:
+        assert "reasoning_config" not in engine
+        return
+    config = engine["reasoning_config"]
+    start = getattr(config, "reasoning_start_str", None) or getattr(config, "think_start_str", None)
+    end = getattr(config, "reasoning_end_str", None) or getattr(config, "think_end_str", None)
+    assert (start, end) == ("<think>", "</think>")
+    assert "thinking_token_budget is honoured" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not REAL_VLLM, reason="builds the installed vLLM's ReasoningConfig")
+def test_a_given_reasoning_config_is_kept(model: Path) -> None:
+    options, engine = prepare([str(_tiny("Glm4MoeForCausalLM"))])
+    engine["reasoning_config"] = given = object()
+    _cli.enable_thinking_budget(options, engine, options.model)
+    assert engine["reasoning_config"] is given

@@ -346,3 +346,17 @@ def test_glm4_dialect_keeps_its_shape() -> None:
     assert out[0] == {"role": "system", "content": "你是助手", "tools": [WEATHER]}
     assert out[2] == {"role": "assistant", "metadata": "get_weather", "content": '{"location": "北京"}'}
     assert out[3] == {"role": "observation", "content": "晴，25度"}
+
+
+@pytest.mark.parametrize(
+    ("family", "level", "expected"),
+    [
+        ("glm53", "minimal", "low"), ("glm53", "low", "low"), ("glm53", "medium", "high"), ("glm53", "high", "high"),
+        ("glm53", "xhigh", "max"), ("glm53", "max", "max"),
+        ("glm52", "minimal", "high"), ("glm52", "medium", "high"), ("glm52", "xhigh", "max"), ("glm52", "max", "max"),
+        ("glm45", "high", None), ("glm47", "low", None), ("glm5", "max", None), ("glm4", "medium", None),
+    ],
+)
+def test_client_effort_levels_map_to_the_familys_reasoning_effort(family: str, level: str, expected: str | None) -> None:
+    """OpenAI's and Anthropic's effort scales, never rounded down: GLM-5.2 has no "low"."""
+    assert get_family(family).effort_for(level) == expected

@@ -179,6 +179,13 @@ def test_reasoning_effort_none_switches_thinking_off(glm47: LiveServer) -> None:
     assert _prompt(glm47).endswith("</think>")
 
 
+@pytest.mark.parametrize(("level", "effort"), [("minimal", "Low"), ("low", "Low"), ("medium", "High"), ("high", "High"), ("xhigh", "Max")])
+def test_reasoning_effort_levels_reach_glm53s_reasoning_effort(glm53: LiveServer, level: str, effort: str) -> None:
+    glm53.engine.script("想</think>好")
+    _create(glm53, reasoning={"effort": level})
+    assert f"<|system|>Reasoning Effort: {effort}<|user|>" in _prompt(glm53)
+
+
 def test_max_output_tokens_makes_an_incomplete_response(glm45: LiveServer) -> None:
     glm45.engine.script(["\n<think>", "很长", "很长的", "思考", "</think>"])
     response = _create(glm45, max_output_tokens=3)

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from ._chat import PreparedChat, prepare_chat
+from ._chat import PreparedChat, prepare_chat, thinking_budget_available
 from ._chat_events import ChatDelta, ChatFinish, open_chat_deltas
 from ._errors import APIError, from_exception
 from ._reasoning import get_reasoning_parser
@@ -118,18 +118,49 @@ def _tool_choice(req: CountTokensRequest) -> tuple[Any, bool | None]:
     return {"auto": "auto", "any": "required", "none": "none"}[choice.type], parallel
 
 
-def _thinking_kwargs(state: ServerState, req: CountTokensRequest) -> dict[str, Any] | None:
-    """``thinking`` -> the family's switch (absent: the model's default, as Anthropic leaves it to the model)."""
+# Anthropic's thinking budget (>= 1024 tokens) read as an effort level for families with
+# reasoning_effort: up to 4k low, up to 16k medium, up to 32k high, more: max (docs/apis.md).
+_BUDGET_LEVELS = ((4096, "low"), (16384, "medium"), (32768, "high"))
+
+
+def _budget_level(budget: int) -> str:
+    return next((level for limit, level in _BUDGET_LEVELS if budget <= limit), "max")
+
+
+def _thinking_kwargs(state: ServerState, req: CountTokensRequest) -> dict[str, Any]:
+    """``thinking`` -> the family's switch (absent: the model's default, as Anthropic leaves it to
+    the model); ``output_config.effort``, else ``budget_tokens``, -> the family's ``reasoning_effort``."""
+    kwargs: dict[str, Any] = {}
     thinking = req.thinking
-    if thinking is None:
+    if thinking is not None:
+        if thinking.type == "enabled" and not get_reasoning_parser(state.reasoning_parser).splits_thinking:
+            raise InvalidRequest(
+                f"thinking: this model has no reasoning mode (reasoning parser {state.reasoning_parser!r}); "
+                'use "disabled" or "adaptive", or leave thinking out',
+                "thinking.type",
+            )
+        kwargs["enable_thinking"] = thinking.type != "disabled"
+    effort = req.output_config.effort if req.output_config is not None else None
+    if effort is not None:
+        mapped = state.family.effort_for(effort)
+        if mapped is None:
+            raise InvalidRequest(
+                f"output_config.effort is not a control of {state.family.title} (reasoning_effort arrived with GLM-5.2); "
+                "use thinking to switch reasoning on or off",
+                "output_config.effort",
+            )
+        kwargs["reasoning_effort"] = mapped
+    elif thinking is not None and thinking.budget_tokens is not None and (mapped := state.family.effort_for(_budget_level(thinking.budget_tokens))):
+        kwargs["reasoning_effort"] = mapped
+    return kwargs
+
+
+def _thinking_budget(state: ServerState, req: CountTokensRequest) -> int | None:
+    """``budget_tokens`` as the engine's ``thinking_token_budget`` where the engine enforces one."""
+    thinking = req.thinking
+    if thinking is None or thinking.budget_tokens is None or not thinking_budget_available(state):
         return None
-    if thinking.type == "enabled" and not get_reasoning_parser(state.reasoning_parser).splits_thinking:
-        raise InvalidRequest(
-            f"thinking: this model has no reasoning mode (reasoning parser {state.reasoning_parser!r}); "
-            'use "disabled" or "adaptive", or leave thinking out',
-            "thinking.type",
-        )
-    return {"enable_thinking": thinking.type != "disabled"}
+    return thinking.budget_tokens
 
 
 def to_chat_request(state: ServerState, req: CountTokensRequest) -> ChatCompletionRequest:
@@ -146,8 +177,11 @@ def to_chat_request(state: ServerState, req: CountTokensRequest) -> ChatCompleti
     if parallel is not None:
         data["parallel_tool_calls"] = parallel
     kwargs = _thinking_kwargs(state, req)
-    if kwargs is not None:
+    if kwargs:
         data["chat_template_kwargs"] = kwargs
+    budget = _thinking_budget(state, req)
+    if budget is not None:
+        data["thinking_token_budget"] = budget
     if req.output_config is not None and req.output_config.format is not None:
         data["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": req.output_config.format.schema_}}
     if isinstance(req, MessagesRequest):

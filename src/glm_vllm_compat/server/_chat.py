@@ -30,12 +30,13 @@ from .protocol import (
     ChatCompletionResponseChoice,
     ChatCompletionStreamChoice,
     DeltaMessage,
+    InvalidRequest,
     Usage,
     message_text,
     new_id,
 )
 
-__all__ = ["PreparedChat", "chat_completion", "chat_stream", "open_chat_stream", "prepare_chat"]
+__all__ = ["PreparedChat", "chat_completion", "chat_stream", "open_chat_stream", "prepare_chat", "thinking_budget_available"]
 
 
 @dataclasses.dataclass
@@ -104,13 +105,20 @@ def _prompt(state: ServerState, req: ChatCompletionRequest, kwargs: dict[str, An
     return prompt, opened, prefix, extra, state.engine.encode(prompt + prefix)
 
 
+def thinking_budget_available(state: ServerState) -> bool:
+    """The installed vLLM has ``thinking_token_budget`` and this engine's reasoning config enforces it."""
+    return bool(live().caps.thinking_token_budget and state.engine.thinking_budget_ready)
+
+
 def _thinking_budget(state: ServerState, req: ChatCompletionRequest) -> dict[str, Any]:
     """``thinking_token_budget`` where the installed vLLM and the engine support it, else a 400."""
     if req.thinking_token_budget is None or req.thinking_token_budget == -1:
         return {}
+    if not state.family.thinking.has_reasoning:
+        raise InvalidRequest(f"thinking_token_budget: {state.family.title} has no thinking to bound", "thinking_token_budget")
     if not live().caps.thinking_token_budget:
         raise UnsupportedFeature("thinking_token_budget", live().info.raw_version, flag_range("thinking_token_budget"))
-    if not state.engine.thinking_budget_ready:
+    if not thinking_budget_available(state):
         raise APIError(
             400,
             "thinking_token_budget needs the vLLM engine's reasoning config (vLLM's --reasoning-config / "

@@ -176,6 +176,8 @@ def _check_options(options: argparse.Namespace) -> None:
         options.tool_call_parser = _preflight.tool_parser_name(options.tool_call_parser)
         options.reasoning_parser = _preflight.reasoning_parser_name(options.reasoning_parser)
         options.chat_template = _preflight.read_chat_template(options.chat_template)
+        if options.glm_family != "auto":
+            _preflight.check_family(options.glm_family)
         if options.model:
             options.model = _preflight.check_model(options.model)
             options.generation_defaults = generation_defaults(options.model, options.generation_config, options.override_generation_config)
@@ -225,6 +227,25 @@ def _resolve_model(options: argparse.Namespace, engine: dict[str, Any]) -> str:
     return str(path)
 
 
+def enable_thinking_budget(options: argparse.Namespace, engine: dict[str, Any], model: str) -> None:
+    """vLLM's reasoning config for a thinking family, unless ``--reasoning-config`` set one.
+
+    The engine enforces ``thinking_token_budget`` only with it; ``vllm serve`` sets it
+    from ``--reasoning-parser``, this server (whose parsers are its own) from the family.
+    """
+    if engine.get("reasoning_config") is not None:
+        return
+    family = _preflight.model_family(model, options.glm_family, options.chat_template)
+    if family is None or not family.thinking.has_reasoning:
+        return
+    from .._engine import reasoning_config
+
+    config = reasoning_config(*family.thinking.delimiters)
+    if config is not None:
+        engine["reasoning_config"] = config
+        _say(f"reasoning config: {' ... '.join(family.thinking.delimiters)} ({family.title}; thinking_token_budget is honoured)")
+
+
 def _newest_supported_arch() -> str:
     from .._engine import supported_architectures
 
@@ -250,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     logging.basicConfig(level=options.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     model = _resolve_model(options, engine)
+    enable_thinking_budget(options, engine, model)
     if options.generation_defaults:
         _say(f"default sampling from the generation config: {options.generation_defaults} (--generation-config vllm: none)")
     from ._quiet import filter_shutdown_noise

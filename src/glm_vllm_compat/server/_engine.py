@@ -235,4 +235,4 @@ def _tokenizer_template(tokenizer: Any) -> str | None:
 def _reasoning_config_enabled(engine: Any) -> bool:
     """vLLM refuses ``thinking_token_budget`` unless its reasoning config is enabled."""
     config = getattr(getattr(engine, "vllm_config", None), "reasoning_config", None)
-    return bool(getattr(config, "enabled", False))
+    return bool(getattr(config, "enabled", False) or getattr(config, "is_thinking_enabled", False))

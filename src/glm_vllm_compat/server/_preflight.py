@@ -6,19 +6,24 @@ mistake costs seconds instead of an engine start.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from ._reasoning import get_reasoning_parser, reasoning_parser_names
 from ._template import ChatTemplateError, compile_template
+from .families import GlmFamily, detect_family, get_family
 from .tool_parsers import get_tool_parser, tool_parser_names
 
 __all__ = [
     "PreflightError",
     "REASONING_ALIASES",
     "TOOL_ALIASES",
+    "check_family",
     "check_model",
+    "model_family",
     "read_chat_template",
     "reasoning_parser_name",
     "tool_parser_name",
@@ -105,3 +110,37 @@ def _cached(repo_id: str) -> bool:
     except ImportError:
         return False
     return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def check_family(name: str) -> GlmFamily:
+    """The family named by ``--glm-family``, or a one-line error listing the valid names."""
+    try:
+        return get_family(name)
+    except KeyError as exc:
+        raise PreflightError(f"--glm-family: {exc}") from None
+
+
+def model_family(model: str, family: str, template: str | None) -> GlmFamily | None:
+    """The GLM family of a local model folder before the engine loads (``--glm-family``
+    when given), from ``config.json``'s architectures and the chat template; ``None``
+    where the folder does not tell (a hub id, unreadable files, no GLM markers)."""
+    if family != "auto":
+        return get_family(family)
+    path = Path(model)
+    try:
+        architectures = list(json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or [])
+        return detect_family(architectures, template or _folder_template(path))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _folder_template(path: Path) -> str | None:
+    """The chat template a model folder ships: ``chat_template.jinja`` or ``tokenizer_config.json``'s."""
+    jinja = path / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    config: Any = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    template = config.get("chat_template")
+    if isinstance(template, list):  # named templates: the default one
+        template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+    return template if isinstance(template, str) else None

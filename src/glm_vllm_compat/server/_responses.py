@@ -4,7 +4,7 @@ A :class:`~.protocol_responses.ResponsesRequest` is translated into a
 :class:`~.protocol.ChatCompletionRequest` (``instructions`` -> system
 message, ``reasoning`` items -> ``reasoning_content``, ``function_call`` items
 -> assistant tool calls, ``function_call_output`` items -> tool messages,
-``reasoning.effort`` ``"none"`` -> ``enable_thinking`` false), prepared and
+``reasoning.effort`` -> the family's thinking switch and ``reasoning_effort``), prepared and
 run by the chat code, and its deltas (:mod:`._chat_events`) are shaped into
 Responses output items and events. A non-streamed response is the same events'
 final state, so the two agree.
@@ -29,6 +29,7 @@ from ._chat_events import ChatDelta, ChatFinish, open_chat_deltas
 from ._errors import APIError, from_exception
 from ._sse import sse_event
 from ._state import ServerState
+from .families import GlmFamily
 from .protocol import ChatCompletionRequest, InvalidRequest, parse_request
 from .protocol_responses import FunctionCallItem, FunctionCallOutputItem, MessageItem, ReasoningItem, ResponsesRequest
 
@@ -153,7 +154,16 @@ def _text_format(req: ResponsesRequest) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": fmt.name or "output", "schema": fmt.schema_, "strict": fmt.strict}}
 
 
-def to_chat_request(req: ResponsesRequest, history: list[dict[str, Any]]) -> ChatCompletionRequest:
+def _reasoning_controls(family: GlmFamily, effort: str) -> dict[str, Any]:
+    """``reasoning.effort`` -> the family's controls: ``none`` turns thinking off; a level is
+    the family's nearest ``reasoning_effort`` where it has one (GLM-5.2+), else thinking on."""
+    if effort == "none":
+        return {"chat_template_kwargs": {"enable_thinking": False}}
+    mapped = family.effort_for(effort)
+    return {"chat_template_kwargs": {"enable_thinking": True}, **({"reasoning_effort": mapped} if mapped else {})}
+
+
+def to_chat_request(req: ResponsesRequest, history: list[dict[str, Any]], family: GlmFamily) -> ChatCompletionRequest:
     data: dict[str, Any] = {"model": req.model, "messages": _chat_messages(req, history), "stream": True, "stream_options": {"include_usage": True}}
     if req.tools:
         data["tools"] = [
@@ -164,7 +174,7 @@ def to_chat_request(req: ResponsesRequest, history: list[dict[str, Any]]) -> Cha
     if req.parallel_tool_calls is not None:
         data["parallel_tool_calls"] = req.parallel_tool_calls
     if req.reasoning is not None and req.reasoning.effort is not None:
-        data["chat_template_kwargs"] = {"enable_thinking": req.reasoning.effort != "none"}
+        data.update(_reasoning_controls(family, req.reasoning.effort))
     fields = (
         ("max_tokens", req.max_output_tokens),
         ("temperature", req.temperature),
@@ -189,7 +199,7 @@ class PreparedResponse:
 async def prepare_response(state: ServerState, req: ResponsesRequest) -> PreparedResponse:
     """Validate, prepare (history, render, tokenize, sampling) and start, before any byte is sent."""
     history = _store(state).history(req.previous_response_id) if req.previous_response_id else []
-    prep = await prepare_chat(state, to_chat_request(req, history))
+    prep = await prepare_chat(state, to_chat_request(req, history, state.family))
     response_id = _id("resp")
     prep.request_id = response_id
     return PreparedResponse(prep, req, response_id, await open_chat_deltas(state, prep))

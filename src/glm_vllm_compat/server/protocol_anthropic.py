@@ -241,18 +241,8 @@ class OutputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Optional[_OutputFormat] = None
-    effort: Optional[str] = None
-
-    @field_validator("effort")
-    @classmethod
-    def _no_effort(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise InvalidRequest(
-                "output_config.effort is not supported: GLM models have no effort control "
-                "(use thinking to switch reasoning on or off)",
-                "effort",
-            )
-        return value
+    effort: Optional[Literal["low", "medium", "high", "xhigh", "max"]] = None
+    """Mapped to the GLM family's ``reasoning_effort`` (a 400 for families without one)."""
 
 
 class CountTokensRequest(BaseModel):

@@ -20,7 +20,7 @@ from typing import Any
 from ..protocol import ChatCompletionRequest, InvalidRequest, Tool, message_text
 from ._messages import MessageLike, as_dict, history_calls, reasoning_of, template_tools
 
-__all__ = ["COMPACT_GENERATION_PROMPT", "GLM_STOP_TOKENS", "GlmFamily", "ThinkingControls", "call_style", "stop_token_ids"]
+__all__ = ["COMPACT_GENERATION_PROMPT", "EFFORT_SCALE", "GLM_STOP_TOKENS", "GlmFamily", "ThinkingControls", "call_style", "stop_token_ids"]
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -66,9 +66,15 @@ class ThinkingControls:
     """Accepted ``reasoning_effort`` values (empty: not a control of this family)."""
     default_effort: str | None = None
     has_reasoning: bool = True
+    delimiters: tuple[str, str] = ("<think>", "</think>")
+    """The text that opens and closes reasoning (what the engine's reasoning config counts between)."""
 
 
 _SWITCHES = ("enable_thinking", "thinking")
+
+#: Effort levels of the client APIs (OpenAI's ``reasoning.effort``, Anthropic's
+#: ``output_config.effort``) and of GLM's ``reasoning_effort``, least to most.
+EFFORT_SCALE = ("minimal", "low", "medium", "high", "xhigh", "max")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +208,18 @@ class GlmFamily:
                 "reasoning_effort",
             )
         kwargs["reasoning_effort"] = effort
+
+    def effort_for(self, level: str) -> str | None:
+        """A client API's effort ``level`` as this family's ``reasoning_effort``: the same
+        name when it has it, else the nearest above (never less thinking than asked; past
+        the top, the top). ``None``: effort is not a control of this family."""
+        efforts = self.thinking.efforts
+        if not efforts:
+            return None
+        if level in efforts:
+            return level
+        rank = EFFORT_SCALE.index(level)
+        return next((e for e in efforts if e in EFFORT_SCALE and EFFORT_SCALE.index(e) >= rank), efforts[-1])
 
     def _check_clear_thinking(self, kwargs: dict[str, Any]) -> None:
         if "clear_thinking" in kwargs and self.thinking.clear_thinking is None:
