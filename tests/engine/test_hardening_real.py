@@ -15,18 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from .conftest import runs_v0_engine
 from .test_server_real import _free_port, _group_alive, _stop, _wait_ready
 
 TIMEOUT = 2.0
+# The stream in flight at SIGTERM must outlast TIMEOUT: the V0 line writes ~900 tiny-model tokens in under 2 s.
+LONG = 4096  # the tiny models' max_position_embeddings
 SLACK = 15.0  # engine-core and worker processes need a few seconds to exit on a loaded 2-core machine
 
 
-def _serve(*extra: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+def _serve(*extra: str, max_model_len: int = 1024) -> tuple[subprocess.Popen[str], str, list[str]]:
     port = _free_port()
-    cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", "--port", str(port), "--max-model-len", "1024", "--shutdown-timeout", str(TIMEOUT), *extra]
+    cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", "--port", str(port), "--max-model-len", str(max_model_len),
+           "--shutdown-timeout", str(TIMEOUT), *extra]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ), start_new_session=True)
     return process, f"http://127.0.0.1:{port}", []
 
@@ -49,9 +50,8 @@ def _harness() -> Any:
     return module
 
 
-@pytest.mark.xfail(runs_v0_engine(), strict=True, reason="known defect (issue 10): on the V0 line (0.8.5) a stream in flight at SIGTERM ends without the shutdown error event and [DONE]")
 def test_stress_then_sigterm_with_requests_in_flight() -> None:
-    process, url, log = _serve()
+    process, url, log = _serve(max_model_len=LONG)
     try:
         _wait_ready(process, url, log)
         stress = _harness()
@@ -63,7 +63,7 @@ def test_stress_then_sigterm_with_requests_in_flight() -> None:
         events: list[Any] = []
 
         def stream() -> None:
-            body = {"messages": [{"role": "user", "content": "long"}], "max_tokens": 900, "ignore_eos": True, "stream": True}
+            body = {"messages": [{"role": "user", "content": "long"}], "max_tokens": LONG - 64, "ignore_eos": True, "stream": True}
             with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=60) as response:
                 for line in response.iter_lines():
                     if line.startswith("data: "):
@@ -76,7 +76,7 @@ def test_stress_then_sigterm_with_requests_in_flight() -> None:
         process.send_signal(signal.SIGTERM)
         _gone_within(process, TIMEOUT + SLACK)
         client.join(timeout=10)
-        assert events[-1] == "[DONE]" and events[-2]["error"]["code"] == "server_shutting_down"
+        assert events[-1] == "[DONE]" and (events[-2].get("error") or {}).get("code") == "server_shutting_down", json.dumps(events[-3:])[-600:]
     finally:
         _stop(process)
 

@@ -27,10 +27,10 @@ MODEL = "glm-test-glm45"
 USER = [{"role": "user", "content": "hi"}]
 
 
-def _start(tokenizer: Any, timeout: float) -> tuple[str, BoundedServer, threading.Thread, ReplayEngine]:
+def _start(tokenizer: Any, timeout: float, abort_cancels: bool = False) -> tuple[str, BoundedServer, threading.Thread, ReplayEngine]:
     import uvicorn
 
-    engine = ReplayEngine(tokenizer, max_model_len=MAX_MODEL_LEN, piece_delay=0.05)
+    engine = ReplayEngine(tokenizer, max_model_len=MAX_MODEL_LEN, piece_delay=0.05, abort_cancels=abort_cancels)
     server_engine = ServerEngine(engine, tokenizer, "/m", [MODEL], MAX_MODEL_LEN, ["Glm4MoeForCausalLM"], tokenizer.chat_template, glm_stop_token_ids(tokenizer))
     state = ServerState(server_engine, "glm45", "glm45", "glm45", shutdown_timeout=timeout)
     sock = socket.socket()
@@ -54,9 +54,10 @@ def test_flags_and_defaults() -> None:
     assert args.shutdown_timeout == 2.5 and args.max_request_body_bytes == 1000
 
 
+@pytest.mark.parametrize("abort_cancels", [False, True], ids=["v1-abort-ends-the-stream", "v0-abort-raises-cancelled"])
 @pytest.mark.parametrize("timeout", [0.0, 1.0])
-def test_in_flight_requests_are_aborted_at_the_timeout(tokenizers: dict[str, Any], timeout: float) -> None:
-    url, server, thread, engine = _start(tokenizers["glm45"], timeout)
+def test_in_flight_requests_are_aborted_at_the_timeout(tokenizers: dict[str, Any], timeout: float, abort_cancels: bool) -> None:
+    url, server, thread, engine = _start(tokenizers["glm45"], timeout, abort_cancels)
     engine.script("很长的回答" * 200)  # 1,000 pieces at 50 ms: far longer than the timeout
     events: list[Any] = []
     statuses: list[int] = []

@@ -113,6 +113,13 @@ class ServerEngine:
                 _check_failed(output, sampling)
                 yield output
             self._check_closing()
+        except asyncio.CancelledError:
+            # V0's AsyncLLMEngine ends an aborted request's stream with CancelledError; when
+            # abort_all() did that (and nobody cancelled this task), it is the shutdown error.
+            task = asyncio.current_task()
+            if self._closing is not None and request_id not in self._active and not (task and task.cancelling()):
+                self._check_closing()
+            raise
         finally:
             mine = request_id in self._active  # not already aborted by abort_all()
             self._active.discard(request_id)

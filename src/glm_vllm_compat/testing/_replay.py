@@ -56,9 +56,17 @@ class ReplayEngine:
     """Replays :class:`ReplayScript`s in order (the last one repeats when the queue is empty)."""
 
     def __init__(
-        self, tokenizer: Any, *, max_model_len: int = 4096, architectures: Sequence[str] = ("Glm4MoeForCausalLM",), piece_delay: float = 0.0
+        self,
+        tokenizer: Any,
+        *,
+        max_model_len: int = 4096,
+        architectures: Sequence[str] = ("Glm4MoeForCausalLM",),
+        piece_delay: float = 0.0,
+        abort_cancels: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
+        self.abort_cancels = abort_cancels
+        """An aborted request's stream raises ``CancelledError`` (V0 ``AsyncLLMEngine``) instead of ending (V1)."""
         self.model_config = SimpleNamespace(max_model_len=max_model_len, hf_config=SimpleNamespace(architectures=list(architectures)))
         self.piece_delay = piece_delay
         self.errored = False
@@ -101,9 +109,11 @@ class ReplayEngine:
         pieces = list(script.pieces)[: getattr(sp, "max_tokens", None) or None]
         completions = [_Completion(i, logprobs=[] if want_logprobs else None) for i in range(n)]
         for step, piece in enumerate(pieces):
-            if request_id in self.aborted:
-                return
             await asyncio.sleep(self.piece_delay)
+            if request_id in self.aborted:  # checked when the next token would come, as the engines do
+                if self.abort_cancels:
+                    raise asyncio.CancelledError
+                return
             last = step == len(pieces) - 1
             for c in completions:
                 _append(c, piece, 1000 + step)
