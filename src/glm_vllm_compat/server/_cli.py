@@ -24,6 +24,7 @@ from . import _cpu_defaults, _preflight
 from ._engine_fields import EngineField, installed_fields
 from ._flags import add_engine_flags, engine_kwargs, flag_name
 from ._generation_defaults import GenerationConfigError, generation_defaults
+from ._lora import LoraModuleError, parse_lora_modules
 from ._server_flags import SERVER_FLAGS, add_server_flags, check_server_flags, resolved, server_dest
 
 __all__ = ["StartupError", "build_parser", "main", "prepare"]
@@ -147,6 +148,11 @@ def prepare(
     options = argparse.Namespace(model_tag=getattr(args, "model_tag", None), **resolved(args))
     _pass_to_engine(given, {f.name for f in fields}, engine)
     _check_options(options)
+    try:
+        served = options.served_model_name or [options.model or ""]
+        options.lora_modules = parse_lora_modules(options.lora_modules, served, bool(engine.get("enable_lora")))
+    except LoraModuleError as exc:
+        raise StartupError(str(exc)) from None
     return options, engine
 
 

@@ -31,6 +31,8 @@ class PreparedCompletion:
     model: str
     prompts: list[_Prompt]
     id: str = dataclasses.field(default_factory=lambda: new_id("cmpl"))
+    lora: Any = None
+    """vLLM's ``LoRARequest`` when ``model`` names a served adapter."""
 
 
 async def prepare_completion(state: ServerState, req: CompletionRequest) -> PreparedCompletion:
@@ -44,7 +46,7 @@ async def prepare_completion(state: ServerState, req: CompletionRequest) -> Prep
             check_in_vocab(state, item, "prompt")
             ids, text = list(item), await state.engine.decode_async(item)
         prompts.append(_Prompt(text, ids, build_sampling(state, req, len(ids)), new_id("cmpl")))
-    return PreparedCompletion(req, model, prompts)
+    return PreparedCompletion(req, model, prompts, lora=state.engine.lora_for(model))
 
 
 def _choice(
@@ -62,16 +64,16 @@ def _choice(
     return CompletionChoice(index=index, text=echo + text, logprobs=logprobs, finish_reason=out.finish_reason, stop_reason=getattr(out, "stop_reason", None))
 
 
-async def _final(state: ServerState, p: _Prompt) -> Any:
+async def _final(state: ServerState, p: _Prompt, lora: Any) -> Any:
     last = None
-    async for output in state.engine.stream(p.ids, p.sampling, p.request_id):
+    async for output in state.engine.stream(p.ids, p.sampling, p.request_id, lora):
         last = output
     return last
 
 
 async def _all_finals(state: ServerState, prep: PreparedCompletion) -> list[Any]:
     """Every prompt's last output; one failure (or cancellation) stops the others too."""
-    tasks = [asyncio.ensure_future(_final(state, p)) for p in prep.prompts]
+    tasks = [asyncio.ensure_future(_final(state, p, prep.lora)) for p in prep.prompts]
     try:
         return list(await asyncio.gather(*tasks))
     except BaseException:
@@ -109,7 +111,7 @@ async def open_completion_stream(state: ServerState, prep: PreparedCompletion) -
     opened: list[AsyncGenerator[Any, None]] = []
     try:
         for p in prep.prompts:
-            opened.append(await state.engine.open_stream(p.ids, p.sampling, p.request_id))
+            opened.append(await state.engine.open_stream(p.ids, p.sampling, p.request_id, prep.lora))
     except BaseException:
         for outputs in opened:
             await outputs.aclose()

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import _engine, _generate
 from ._errors import APIError, EngineRequestFailed
+from ._lora import LoraAdapter
 from .families import stop_token_ids
 
 __all__ = ["ServerEngine", "glm_stop_token_ids"]
@@ -43,6 +44,8 @@ class ServerEngine:
     """The engine's ``max_logprobs`` (-1: no limit)."""
     thinking_budget_ready: bool = False
     """The engine's reasoning config is set up, which vLLM needs for ``thinking_token_budget``."""
+    loras: dict[str, LoraAdapter] = dataclasses.field(default_factory=dict)
+    """LoRA adapters served by name (``--lora-modules``)."""
     _active: set[str] = dataclasses.field(default_factory=set, init=False, repr=False)
     _closing: str | None = dataclasses.field(default=None, init=False, repr=False)
 
@@ -95,7 +98,12 @@ class ServerEngine:
         names = ("bos_token", "eos_token", "unk_token", "pad_token")
         return {n: getattr(self.tokenizer, n, None) for n in names}
 
-    async def stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncGenerator[Any, None]:
+    def lora_for(self, name: str) -> Any:
+        """vLLM's ``LoRARequest`` for a served adapter name, ``None`` for the base model."""
+        adapter = self.loras.get(name)
+        return adapter.request if adapter is not None else None
+
+    async def stream(self, prompt_ids: list[int], sampling: Any, request_id: str, lora: Any = None) -> AsyncGenerator[Any, None]:
         """RequestOutputs for one request; the request is aborted if the consumer stops early.
 
         A request the engine ends with ``finish_reason`` ``error`` or ``abort``
@@ -106,7 +114,7 @@ class ServerEngine:
         self._active.add(request_id)
         try:
             async for output in _generate.generate(
-                self.engine, {"prompt_token_ids": prompt_ids}, sampling, request_id=request_id
+                self.engine, {"prompt_token_ids": prompt_ids}, sampling, request_id=request_id, lora_request=lora
             ):
                 self._check_closing()
                 finished = bool(output.finished)
@@ -139,13 +147,13 @@ class ServerEngine:
             await self.abort(request_id)
         return len(active)
 
-    async def open_stream(self, prompt_ids: list[int], sampling: Any, request_id: str) -> AsyncGenerator[Any, None]:
+    async def open_stream(self, prompt_ids: list[int], sampling: Any, request_id: str, lora: Any = None) -> AsyncGenerator[Any, None]:
         """:meth:`stream`, started: the engine accepted the request and produced its first output.
 
         Whatever the engine rejects (validation in vLLM, any line) raises here,
         before a response has begun, so it can still be a 4xx.
         """
-        outputs = self.stream(prompt_ids, sampling, request_id)
+        outputs = self.stream(prompt_ids, sampling, request_id, lora)
         try:
             first = await outputs.__anext__()
         except StopAsyncIteration:

@@ -22,6 +22,7 @@ import ast
 import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,62 @@ def source_fields(arg_utils: Path) -> list[EngineField] | None:
         return None
     fields = {f.name: f for f in _class_fields(base)}
     fields.update({f.name: f for f in _class_fields(sub)})
-    return list(fields.values())
+    aliases = _literal_aliases(arg_utils, tree, {f.annotation for f in fields.values() if f.annotation.isidentifier()})
+    return [dataclasses.replace(f, annotation=aliases.get(f.annotation, f.annotation)) for f in fields.values()]
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    """The source file of ``module`` (``vllm.x.y``) under ``root`` (the folder holding ``vllm/``)."""
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _alias_in(path: Path, name: str, root: Path, depth: int = 3) -> str | None:
+    """``Literal[...]`` text that ``name`` is bound to in ``path`` (following re-exports)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for stmt in tree.body:
+        target, value = None, None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            target, value = stmt.targets[0].id, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            target, value = stmt.target.id, stmt.value
+        if target == name and value is not None:
+            text = ast.unparse(value)
+            return text.replace("typing.", "") if text.startswith(("Literal[", "typing.Literal[")) else None
+    if depth > 0:
+        package = ".".join(path.relative_to(root).with_suffix("").parts[:-1] if path.name != "__init__.py" else path.relative_to(root).parts[:-1])
+        for stmt in tree.body:
+            if isinstance(stmt, ast.ImportFrom) and any(a.name == name and a.asname is None for a in stmt.names):
+                module = stmt.module or ""
+                if stmt.level:
+                    module = ".".join(package.split(".")[: len(package.split(".")) - stmt.level + 1] + ([module] if module else []))
+                found = _module_file(root, module) if module.startswith("vllm") else None
+                if found is not None:
+                    return _alias_in(found, name, root, depth - 1)
+    return None
+
+
+def _literal_aliases(arg_utils: Path, tree: ast.Module, names: set[str]) -> dict[str, str]:
+    """Annotations that are names of ``Literal`` aliases (``MaxLoRARanks``), as the ``Literal`` text:
+    their values' type (int for ``--max-lora-rank``) and choices then reach the flag."""
+    root = arg_utils.parents[2]
+    out: dict[str, str] = {}
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.ImportFrom) or not (stmt.module or "").startswith("vllm"):
+            continue
+        for alias in stmt.names:
+            if alias.name in names and alias.asname is None and alias.name not in out:
+                found = _module_file(root, stmt.module or "")
+                text = _alias_in(found, alias.name, root) if found is not None else None
+                if text is not None:
+                    out[alias.name] = text
+    return out
 
 
 def _type_text(tp: Any) -> str:
@@ -70,7 +126,7 @@ def _type_text(tp: Any) -> str:
 
 
 def live_fields() -> list[EngineField] | None:
-    """``AsyncEngineArgs`` fields of the imported vLLM; ``None`` when it does not import."""
+    """``AsyncEngineArgs`` fields of the imported vLLM (type aliases resolved); ``None`` when it does not import."""
     from .. import _live
     from .._errors import VllmNotInstalled
 
@@ -80,7 +136,15 @@ def live_fields() -> list[EngineField] | None:
         return None
     if cls is None or not dataclasses.is_dataclass(cls):
         return None
-    return [EngineField(f.name, _type_text(f.type)) for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]
+    try:
+        hints: dict[str, Any] = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - any annotation that does not evaluate: the text as written
+        hints = {}
+    return [
+        EngineField(f.name, _type_text(hints.get(f.name, f.type)))
+        for f in dataclasses.fields(cls)
+        if f.init and not f.name.startswith("_")
+    ]
 
 
 def recorded_fields(version: str, surfaces: Path | None = None) -> list[EngineField] | None:

@@ -139,6 +139,10 @@ async def completions(request: Request) -> Response:
 async def models(request: Request) -> Response:
     engine = _state(request).engine
     cards = [ModelCard(id=name, root=engine.model_path, max_model_len=engine.max_model_len) for name in engine.served_names]
+    cards += [
+        ModelCard(id=name, root=adapter.module.path, parent=adapter.module.base_model_name or engine.served_names[0], max_model_len=engine.max_model_len)
+        for name, adapter in engine.loras.items()
+    ]
     return JSONResponse(ModelList(data=cards).model_dump())
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from .. import _detect
 from ._app import create_app
 from ._engine import ServerEngine
+from ._lora import load_adapters
 from ._reasoning import get_reasoning_parser
 from ._shutdown import BoundedServer, reap_children
 from ._state import ServerState
@@ -108,9 +109,12 @@ async def build_state(model: str, args: argparse.Namespace, template: str | None
     try:
         family = choose_family(getattr(args, "glm_family", "auto"), list(engine.architectures), engine.chat_template)
         tool, reasoning = choose_parsers(args.tool_call_parser, args.reasoning_parser, family)
-    except KeyError:
+        engine.loras = await load_adapters(engine.engine, getattr(args, "lora_modules", None) or [])
+    except (KeyError, ValueError):
         engine.shutdown()  # no engine left for garbage collection at exit
         raise
+    if engine.loras:
+        _say(f"LoRA adapters: {', '.join(f'{name} ({a.module.path})' for name, a in engine.loras.items())}")
     engine.stop_token_ids = family.stop_token_ids(engine.tokenizer)
     _say(f"GLM family {family.describe()}: tool-call parser {tool}, reasoning parser {reasoning}; serving as {', '.join(engine.served_names)}")
     state = ServerState(

@@ -53,13 +53,15 @@ class ServerState:
         self.reasoning_parser = self.reasoning_parser or self.family.reasoning_parser
 
     def check_model(self, name: str | None) -> str:
-        """The served name to answer with; 404 for a name this server does not serve."""
+        """The served name to answer with (a LoRA adapter's name included); 404 for a name this server does not serve."""
         names = list(self.engine.served_names)
+        if name is not None and name in self.engine.loras:
+            return name
         if name is None or name in names or name == self.engine.model_path:
             return name if name in names else names[0]
         raise APIError(
             404,
-            f"The model {name!r} does not exist; this server serves: {', '.join(names)}",
+            f"The model {name!r} does not exist; this server serves: {', '.join([*names, *self.engine.loras])}",
             param="model",
             code="model_not_found",
         )

@@ -12,6 +12,7 @@ from . import fake_vllm
 
 if TYPE_CHECKING:
     from ._replay import ReplayEngine, ReplayScript
+    from ._tiny_lora import build_tiny_lora
     from ._tiny_model import TINY_ARCHS, TINY_DTYPES, TINY_FAMILIES, build_tiny_model, default_cache_dir
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "TINY_FAMILIES",
     "ReplayEngine",
     "ReplayScript",
+    "build_tiny_lora",
     "build_tiny_model",
     "default_cache_dir",
     "fake_vllm",
@@ -34,6 +36,10 @@ def __getattr__(name: str) -> Any:
         from . import _replay
 
         return getattr(_replay, name)
+    if name == "build_tiny_lora":
+        from . import _tiny_lora
+
+        return _tiny_lora.build_tiny_lora
     if name in _TINY_MODEL_NAMES:
         from . import _tiny_model
 

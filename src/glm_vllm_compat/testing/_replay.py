@@ -95,7 +95,7 @@ class ReplayEngine:
             raise ValueError(f"request id {request_id} is already running")
         script = self._next()
         ids = list(prompt["prompt_token_ids"]) if isinstance(prompt, dict) and "prompt_token_ids" in prompt else []
-        self.requests.append({"prompt": prompt, "sampling_params": sampling_params, "request_id": request_id})
+        self.requests.append({"prompt": prompt, "sampling_params": sampling_params, "request_id": request_id, "lora_request": lora_request})
         self._running.add(request_id)
         try:
             async for output in self._replay(script, ids, sampling_params, request_id):
