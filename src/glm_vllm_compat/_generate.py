@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from . import _live
@@ -55,6 +55,33 @@ class _Extras:
 def _extras(func: Any, lv: Live, priority_flag: str) -> _Extras:
     names = set(param_names(func))
     return _Extras("lora_request" in names, "priority" in names, priority_flag, lv.info.raw_version)
+
+
+def _best_n(output: Any, n: int) -> Any:
+    """A finished output with more than ``n`` sequences keeps the ``n`` best (highest cumulative logprob).
+
+    ``best_of > n`` means "generate best_of, return the top n"; vLLM 0.6.3's V0
+    engine (its parallel-sampling groups, vllm#10743) returned all best_of
+    sequences. Decided by what came back, not by version: a release that
+    returns n is left as it is.
+    """
+    outputs = getattr(output, "outputs", None)
+    if not getattr(output, "finished", True) or not isinstance(outputs, list) or len(outputs) <= n:
+        return output
+    ranked = sorted(outputs, key=lambda o: getattr(o, "cumulative_logprob", None) or float("-inf"), reverse=True)
+    output.outputs = ranked[:n]
+    return output
+
+
+def _wanted(sp: Any) -> int | None:
+    """``n`` when ``best_of`` asks for more sequences than are returned, else ``None``."""
+    n, best_of = getattr(sp, "n", 1) or 1, getattr(sp, "best_of", None)
+    return int(n) if isinstance(best_of, int) and best_of > n else None
+
+
+async def _best_n_stream(outputs: AsyncIterator[Any], n: int) -> AsyncIterator[Any]:
+    async for output in outputs:
+        yield _best_n(output, n)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,4 +204,10 @@ def generate(
     """
     plan = _plan_for(type(target))
     sp = _resolve_sampling(sampling, sampling_fields, isinstance(plan, _OfflinePlan))
-    return plan.run(target, prompts, sp, request_id, lora_request, priority, native_kwargs or _NO_KWARGS)
+    result = plan.run(target, prompts, sp, request_id, lora_request, priority, native_kwargs or _NO_KWARGS)
+    n = _wanted(sp)
+    if n is None:
+        return result
+    if isinstance(plan, _OfflinePlan):
+        return [_best_n(output, n) for output in result]
+    return _best_n_stream(result, n)
