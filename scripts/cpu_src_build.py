@@ -457,12 +457,21 @@ def _req_name(req: str) -> str:
     return re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower().replace("_", "-")
 
 
+def floor_series(req: str) -> str:
+    """``name>=X.Y`` -> ``name>=X.Y,<X.(Y+1)``: of the releases after the era, the oldest series that meets
+    the floor (the newest ones may need newer libraries than the era's: openai 2.x calls pydantic with
+    ``by_alias=None``, which the era's pydantic-core 2.18 refuses)."""
+    m = re.fullmatch(r"([A-Za-z0-9_.\[\]-]+)>=(\d+)\.(\d+)(?:\.\d+)*", req.strip())
+    return f"{req},<{m.group(2)}.{int(m.group(3)) + 1}" if m else req
+
+
 def install_in_era(d: Path, reqs: list[str], cons: Path, era: list[str], penv: dict[str, str]) -> dict[str, str]:
     """Install ``reqs`` with the era cutoff; the ones with no release before it (pip: "No
     matching distribution found", e.g. ``anthropic>=0.40`` or ``ruff>=0.6`` for a mid-2024
-    vLLM) are left out of that resolution and then installed without the cutoff, pinned to
-    everything already in the venv (``pip list --format=freeze`` as constraints), so they
-    cannot move vLLM's era dependencies.  Returns {requirement: what happened}."""
+    vLLM) are left out of that resolution and then installed without the cutoff, from the
+    floor's own release series (``floor_series``), pinned to everything else already in the
+    venv (``pip list --format=freeze`` as constraints), so they cannot move vLLM's era
+    dependencies.  Returns {requirement: what happened}."""
     late: list[str] = []
     while True:
         todo = [r for r in reqs if r not in late]
@@ -482,12 +491,14 @@ def install_in_era(d: Path, reqs: list[str], cons: Path, era: list[str], penv: d
         freeze = subprocess.run([cpu_env.venv_python(d), "-m", "pip", "list", "--format=freeze"],
                                 capture_output=True, text=True, check=True).stdout
         pins = d / "installed-pins.txt"
-        pins.write_text("".join(ln + "\n" for ln in freeze.splitlines()
-                                if "==" in ln and _req_name(ln) not in ("glm-vllm-compat", "pip")))
+        skip = {"glm-vllm-compat", "pip", *map(_req_name, late)}  # a late one may upgrade its own era copy
+        pins.write_text("".join(ln + "\n" for ln in freeze.splitlines() if "==" in ln and _req_name(ln) not in skip))
         for req in late:
             try:
-                pip(d, "install", req, "-c", pins, env=penv)
-                out[req] = "installed after the era (no release before the cutoff), pinned to the venv"
+                pip(d, "install", floor_series(req), "-c", pins, env=penv)
+                got = subprocess.run([cpu_env.venv_python(d), "-c", "import importlib.metadata as m,sys;print(m.version(sys.argv[1]))",
+                                      _req_name(req)], capture_output=True, text=True).stdout.strip()
+                out[req] = f"no release before the era cutoff: {_req_name(req)} {got} (its floor's series), pinned to the venv"
             except SystemExit as exc:
                 out[req] = "not installable beside the era's pins: " + str(exc).splitlines()[-1][:200]
                 log(f"{req}: {out[req]}")
