@@ -23,7 +23,7 @@ import pytest
 
 from glm_vllm_compat.testing import build_tiny_model
 
-from .conftest import require_arch, runs_v0_engine
+from .conftest import require_arch, runs_v0_engine, tiny_arch
 from .test_server_real import _free_port, _group_alive, _stop, _wait_ready
 
 SAMPLING = {"temperature": 0.6, "top_p": 0.95}
@@ -131,8 +131,10 @@ def test_classic_api_server_line(tmp_path: Path) -> None:
 
 
 def test_engine_build_failure_is_one_clear_line(tmp_path: Path) -> None:
-    model = build_tiny_model("GlmForCausalLM")  # max_position_embeddings 4096
+    model = build_tiny_model(tiny_arch())  # context 4096 (max_position_embeddings, or seq_length for ChatGLMModel)
     cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", str(model), "--max-model-len", "100k", "--port", str(_free_port())]
+    if tiny_arch() == "ChatGLMModel":  # its config class is the checkpoint's own code (vLLM <= 0.5 loads it)
+        cmd.append("--trust-remote-code")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         out, _ = process.communicate(timeout=400)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,9 @@ def _vllm_serve_parser() -> argparse.ArgumentParser:
         except ImportError:
             continue
         make = getattr(module, "make_arg_parser", None)
-        flexible = getattr(module, "FlexibleArgumentParser", None) or getattr(importlib.import_module("vllm.utils"), "FlexibleArgumentParser")
+        flexible = getattr(module, "FlexibleArgumentParser", None) or getattr(importlib.import_module("vllm.utils"), "FlexibleArgumentParser", None)
+        if make is not None and not inspect.signature(make).parameters:  # vLLM 0.4.x: it makes its own argparse parser
+            return make()  # type: ignore[no-any-return]
         if make is not None:
             return make(flexible(prog="vllm serve"))  # type: ignore[no-any-return]
     pytest.fail("cannot find vLLM's make_arg_parser")
