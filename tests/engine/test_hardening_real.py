@@ -49,7 +49,7 @@ def _harness() -> Any:
     return module
 
 
-@pytest.mark.xfail(runs_v0_engine(), strict=True, reason="known defect (issue 10): on the V0 line (0.8.5) a stream in flight at SIGTERM ends without the shutdown error event and [DONE]")
+@pytest.mark.xfail(runs_v0_engine(), strict=True, reason="known defect (issue 10): on the V0 engine (0.8.5; also vLLM 0.4.3) a stream in flight at SIGTERM ends without the shutdown error event and [DONE]")
 def test_stress_then_sigterm_with_requests_in_flight() -> None:
     process, url, log = _serve()
     try:

@@ -20,6 +20,7 @@ from typing import Any
 
 import openai
 import pytest
+from packaging.version import Version
 
 from glm_vllm_compat.testing import build_tiny_model
 
@@ -116,10 +117,18 @@ def test_completions_default_to_16_tokens(tutorial: Server) -> None:
     assert out.usage.completion_tokens == 16
 
 
-@pytest.mark.xfail(runs_v0_engine(), strict=True, reason="known defect (issue 9): on the V0 line (0.8.5) this line's chat answers 500 RuntimeError")
+def _v0_line_of_0_8() -> bool:
+    """The V0 engine of a release that also has V1 as its default (0.8.x, the CPU tier's V0 line)."""
+    from glm_vllm_compat import _detect
+
+    return runs_v0_engine() and _detect.detect().version >= Version("0.8")
+
+
+# vLLM 0.4.3 (source build, ChatGLMModel) serves this line: the defect is not the V0 engine's as such.
+@pytest.mark.xfail(_v0_line_of_0_8(), strict=True, reason="known defect (issue 9): on the V0 line (0.8.5) this line's chat answers 500 RuntimeError")
 def test_classic_api_server_line(tmp_path: Path) -> None:
     """`python -m vllm.entrypoints.openai.api_server --model PATH ...` with the package name changed."""
-    model = _model_copy("GlmForCausalLM", tmp_path / "glm-4-9b-chat", {})
+    model = _model_copy(tiny_arch(), tmp_path / "glm-4-9b-chat", {})  # GLM-4-9B-chat: ChatGLMModel on vLLM 0.4 - 0.6
     cmd = [sys.executable, "-m", "glm_vllm_compat.entrypoints.openai.api_server", "--model", str(model),
            "--served-model-name", "glm-4-9b-chat", "--max-model-len", "2048", "--trust-remote-code", "--enforce-eager"]
     for server in _run(cmd, dict(os.environ)):
