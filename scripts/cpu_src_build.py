@@ -62,7 +62,9 @@ Workarounds (each only where the sdist needs it, each logged and recorded):
 ``--no-deps``, its own requirements minus torch/torchvision/torchaudio (its
 ``torch==X+cpu`` pin is not on PyPI: PyPI's torch X instead) resolved with
 ``--uploaded-prior-to`` the release's upload time (the era: no 2026 fastapi
-for a 2024 vLLM), this project editable and its test extra.  ``env.json``
+for a 2024 vLLM), this project editable and its test extra (a test requirement
+with no release before the cutoff: afterwards, from its floor's release series,
+everything else pinned; see ``install_in_era``).  ``env.json``
 holds the engine env (read by ``exec`` through ``cpu_env.env_for``).  ``run``
 then runs ``pytest -m engine tests/engine`` (the real-engine suite; the other
 test modules may need newer clients than the era's) under ``flock /tmp/engine.lock`` and
