@@ -62,7 +62,9 @@ Workarounds (each only where the sdist needs it, each logged and recorded):
 ``--no-deps``, its own requirements minus torch/torchvision/torchaudio (its
 ``torch==X+cpu`` pin is not on PyPI: PyPI's torch X instead) resolved with
 ``--uploaded-prior-to`` the release's upload time (the era: no 2026 fastapi
-for a 2024 vLLM), this project editable and its test extra.  ``env.json``
+for a 2024 vLLM), this project editable and its test extra (a test requirement
+with no release before the cutoff: afterwards, from its floor's release series,
+everything else pinned; see ``install_in_era``).  ``env.json``
 holds the engine env (read by ``exec`` through ``cpu_env.env_for``).  ``run``
 then runs ``pytest -m engine tests/engine`` (the real-engine suite; the other
 test modules may need newer clients than the era's) under ``flock /tmp/engine.lock`` and
@@ -434,7 +436,7 @@ def create(version: str, whl: Path) -> Path:
     # this project (editable, so tests see the work tree) + its test extra, same era where possible
     pip(d, "install", "--no-deps", "-e", REPO)
     test_reqs = _test_extra()
-    pip(d, "install", *test_reqs, "-c", cons, *era, env=penv)
+    late = install_in_era(d, test_reqs, cons, era, penv)
     site = cpu_env.site_packages(d)
     env = {
         "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
@@ -448,9 +450,61 @@ def create(version: str, whl: Path) -> Path:
     versions["vllm"] = subprocess.run([cpu_env.venv_python(d), "-c", "import importlib.metadata as m;print(m.version('vllm'))"],
                                       capture_output=True, text=True, check=True).stdout.strip()  # the dist's, not __version__
     (d / "src-env.json").write_text(json.dumps(dict(
-        version=version, wheel=str(whl), versions=versions,
+        version=version, wheel=str(whl), versions=versions, test_extra_after_era=late,
         create_seconds=round(time.time() - t0, 1), disk_bytes=cpu_env.du(d), env=env), indent=2) + "\n")
     return d
+
+
+def _req_name(req: str) -> str:
+    return re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def floor_series(req: str) -> str:
+    """``name>=X.Y`` -> ``name>=X.Y,<X.(Y+1)``: of the releases after the era, the oldest series that meets
+    the floor (the newest ones may need newer libraries than the era's: openai 2.x calls pydantic with
+    ``by_alias=None``, which the era's pydantic-core 2.18 refuses)."""
+    m = re.fullmatch(r"([A-Za-z0-9_.\[\]-]+)>=(\d+)\.(\d+)(?:\.\d+)*", req.strip())
+    return f"{req},<{m.group(2)}.{int(m.group(3)) + 1}" if m else req
+
+
+def install_in_era(d: Path, reqs: list[str], cons: Path, era: list[str], penv: dict[str, str]) -> dict[str, str]:
+    """Install ``reqs`` with the era cutoff; the ones with no release before it (pip: "No
+    matching distribution found", e.g. ``anthropic>=0.40`` or ``ruff>=0.6`` for a mid-2024
+    vLLM) are left out of that resolution and then installed without the cutoff, from the
+    floor's own release series (``floor_series``), pinned to everything else already in the
+    venv (``pip list --format=freeze`` as constraints), so they cannot move vLLM's era
+    dependencies.  Returns {requirement: what happened}."""
+    late: list[str] = []
+    while True:
+        todo = [r for r in reqs if r not in late]
+        try:
+            pip(d, "install", *todo, "-c", cons, *era, env=penv)
+            break
+        except SystemExit as exc:
+            missing = {_req_name(m) for m in re.findall(r"No matching distribution found for (\S+)", str(exc))}
+            new = [r for r in todo if _req_name(r) in missing]
+            if not new:
+                raise
+            late += new
+            log(f"no release of {', '.join(new)} before {era[-1]}: installed after the era resolution, "
+                "pinned to the venv's versions")
+    out: dict[str, str] = {}
+    if late:
+        freeze = subprocess.run([cpu_env.venv_python(d), "-m", "pip", "list", "--format=freeze"],
+                                capture_output=True, text=True, check=True).stdout
+        pins = d / "installed-pins.txt"
+        skip = {"glm-vllm-compat", "pip", *map(_req_name, late)}  # a late one may upgrade its own era copy
+        pins.write_text("".join(ln + "\n" for ln in freeze.splitlines() if "==" in ln and _req_name(ln) not in skip))
+        for req in late:
+            try:
+                pip(d, "install", floor_series(req), "-c", pins, env=penv)
+                got = subprocess.run([cpu_env.venv_python(d), "-c", "import importlib.metadata as m,sys;print(m.version(sys.argv[1]))",
+                                      _req_name(req)], capture_output=True, text=True).stdout.strip()
+                out[req] = f"no release before the era cutoff: {_req_name(req)} {got} (its floor's series), pinned to the venv"
+            except SystemExit as exc:
+                out[req] = "not installable beside the era's pins: " + str(exc).splitlines()[-1][:200]
+                log(f"{req}: {out[req]}")
+    return out
 
 
 def stub_pyairports(site: Path) -> None:
@@ -557,6 +611,8 @@ def run_line(version: str, keep: bool, selection: list[str], reuse: bool = False
     m = json.loads((d / "src-env.json").read_text())
     base.update(versions=m["versions"], env_seconds=m["create_seconds"],
                 env_disk_gib=round(m["disk_bytes"] / 2**30, 2))
+    if m.get("test_extra_after_era"):
+        base["test_extra_after_era"] = m["test_extra_after_era"]
     info = run_suite(version, d, selection)
     record(version, {**base, "status": "pass" if info["ok"] else "fail", "pytest": info})
     if not keep:

@@ -185,6 +185,8 @@ def render_source_lines(src: dict) -> list[str]:
         if (e.get("build") or {}).get("wheel"):
             out.append(f"- wheel: `{e['build']['wheel']}` ({_gib(e['build'].get('wheel_bytes'))}), test venv created in "
                        f"{_fmt_s(e.get('env_seconds'))}")
+        for req, what in (e.get("test_extra_after_era") or {}).items():
+            out.append(f"- test extra `{req}`: {what}")
         p = e.get("pytest")
         if p:
             out.append(f"- `{p.get('cmd')}` at commit {p.get('commit')}: rc={p.get('rc')} `{p.get('summary', '')}` "

@@ -82,9 +82,11 @@ def test_offline_token_prompts(fake: fake_vllm.FakeVllm, version: Version) -> No
 
 def test_offline_mixed_batch(fake: fake_vllm.FakeVllm, version: Version) -> None:
     llm = gvc.build_llm("/models/glm")
-    if version < V("0.4.3"):
-        with pytest.raises(gvc.UnsupportedFeature, match=r"0\.4\.3"):
-            gvc.generate(llm, ["a", [1]])
+    if version < V("0.4.3"):  # two aligned lists: 0.4.0 - 0.4.2 tokenize prompts[i] where prompt_token_ids[i] is None
+        outputs = gvc.generate(llm, ["a", [1], {"prompt": "b"}])
+        args = fake.calls_to("LLM.generate")[-1].arguments
+        assert (args["prompts"], args["prompt_token_ids"]) == (["a", None, "b"], [None, [1], None])
+        assert [list(o.prompt_token_ids) for o in outputs][1] == [1]
     else:
         gvc.generate(llm, ["a", [1]])
         assert fake.calls_to("LLM.generate")[-1].arguments["prompts"] == ["a", {"prompt_token_ids": [1]}]

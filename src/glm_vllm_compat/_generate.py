@@ -98,25 +98,31 @@ class _OfflinePlan:
             return llm.generate(batch, sp, **kwargs)
         texts, ids = _legacy_batch(batch, self.extras.installed)
         if ids is not None:
-            return llm.generate(None, sp, prompt_token_ids=ids, **kwargs)
+            return llm.generate(texts, sp, prompt_token_ids=ids, **kwargs)
         return llm.generate(texts, sp, **kwargs)
 
 
-def _legacy_batch(batch: list[Prompt], installed: str) -> tuple[list[str] | None, list[list[int]] | None]:
-    """Split a batch for 0.4.0–0.4.2, which take texts or token ids, not dicts."""
-    texts: list[str] = []
-    ids: list[list[int]] = []
+def _legacy_batch(batch: list[Prompt], installed: str) -> tuple[list[Any] | None, list[Any] | None]:
+    """Split a batch for 0.4.0–0.4.2, which take texts and/or token ids, not dicts.
+
+    Their ``LLM.generate(prompts, sp, prompt_token_ids)`` pairs ``prompts[i]`` with
+    ``prompt_token_ids[i]`` and tokenizes ``prompts[i]`` where ``prompt_token_ids[i]`` is
+    None, so a batch of text and token-id prompts goes as two aligned lists (texts None
+    where a prompt is given as ids, and the other way round), in one call and in order.
+    """
+    texts: list[str | None] = []
+    ids: list[list[int] | None] = []
     for prompt in batch:
         text, tokens, rest = split_legacy(prompt)
         if rest:
             raise UnsupportedFeature("prompt dict keys " + ", ".join(sorted(rest)), installed, flag_range("prompt_dicts"))
-        if tokens is not None:
-            ids.append(tokens)
-        elif text is not None:
-            texts.append(text)
-    if texts and ids:
-        raise UnsupportedFeature("text and token-id prompts in one batch", installed, flag_range("prompt_dicts"))
-    return (None, ids) if ids else (texts, None)
+        texts.append(text)
+        ids.append(tokens)
+    if all(tokens is None for tokens in ids):
+        return texts, None
+    if all(tokens is not None for tokens in ids):
+        return None, ids  # token ids only: no texts (vLLM refuses texts when skip_tokenizer_init)
+    return texts, ids
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from .conftest import tiny_arch
 from .test_server_real import _free_port, _group_alive, _stop, _wait_ready
 
 TIMEOUT = 2.0
@@ -83,7 +84,7 @@ def test_stress_then_sigterm_with_requests_in_flight() -> None:
 
 def test_sigterm_when_idle_and_during_start_up() -> None:
     for phase in ("idle", "start-up"):
-        process, url, log = _serve("--tiny-arch", "Glm4ForCausalLM")
+        process, url, log = _serve("--tiny-arch", tiny_arch())
         try:
             if phase == "idle":
                 _wait_ready(process, url, log)

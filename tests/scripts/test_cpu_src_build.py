@@ -212,3 +212,47 @@ def test_hard_coded_version_gets_the_cpu_suffix(csb: ModuleType, tmp_path: pathl
     done = csb.apply_workarounds(src, {"torch": "2.4.0"}, "avx2", {})
     assert (src / "setup.py").read_text().startswith('def get_vllm_version() -> str:\n    return "0.6.3+cpu"\n')
     assert [w.split(":")[0] for w in done] == ["cpu-version-suffix"]
+
+
+@pytest.mark.parametrize(
+    ("req", "expected"),
+    [("openai>=1.66", "openai>=1.66,<1.67"), ("anthropic>=0.47", "anthropic>=0.47,<0.48"), ("ruff>=0.6.2", "ruff>=0.6.2,<0.7"),
+     ("pytest>=8", "pytest>=8"), ("uvicorn", "uvicorn")],
+)
+def test_floor_series(csb: ModuleType, req: str, expected: str) -> None:
+    assert csb.floor_series(req) == expected
+
+
+def test_requirements_newer_than_the_era_are_installed_after_it(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A requirement pip finds no release of before the cutoff leaves the era resolution; it is then
+    installed from its floor's series with everything else pinned, except its own era copy."""
+    calls: list[tuple[str, ...]] = []
+
+    def pip(d: pathlib.Path, *args: object, env: object = None) -> None:
+        calls.append(tuple(map(str, args)))
+        if "--uploaded-prior-to" in args and "openai>=1.66" in args:
+            raise SystemExit("[cpu_env] command failed (1): ...\nERROR: No matching distribution found for openai>=1.66")
+
+    class Done:
+        stdout = "openai==1.30.5\nhttpx==0.27.0\nglm-vllm-compat==0.1.0\n-e /x\n1.66.5\n"
+
+    monkeypatch.setattr(csb, "pip", pip)
+    monkeypatch.setattr(csb.subprocess, "run", lambda *a, **k: Done())
+    cons = tmp_path / "era-constraints.txt"
+    out = csb.install_in_era(tmp_path, ["pytest>=8", "openai>=1.66"], cons, ["--uploaded-prior-to", "2024-06-01T04:29:44Z"], {})
+    assert calls[0][:2] == ("install", "pytest>=8") and "openai>=1.66" in calls[0]
+    assert calls[1][:2] == ("install", "pytest>=8") and "openai>=1.66" not in calls[1]
+    assert calls[2] == ("install", "openai>=1.66,<1.67", "-c", str(tmp_path / "installed-pins.txt"))
+    assert (tmp_path / "installed-pins.txt").read_text() == "httpx==0.27.0\n"  # not openai itself, not the project
+    assert list(out) == ["openai>=1.66"] and "its floor's series" in out["openai>=1.66"]
+
+
+def test_other_era_failures_are_not_swallowed(csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def pip(d: pathlib.Path, *args: object, env: object = None) -> None:
+        raise SystemExit("ERROR: ResolutionImpossible: the conflict is caused by ...")
+
+    monkeypatch.setattr(csb, "pip", pip)
+    with pytest.raises(SystemExit, match="ResolutionImpossible"):
+        csb.install_in_era(tmp_path, ["pytest>=8"], tmp_path / "c.txt", ["--uploaded-prior-to", "2024"], {})

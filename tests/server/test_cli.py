@@ -101,6 +101,13 @@ def test_v0_line_gets_its_own_spellings(model: Path, flag: list[str], expected: 
     assert _prepare([str(model), *flag], "0.8.5")[1] == expected
 
 
+def test_lora_dtype_where_vllm_has_no_such_field(model: Path) -> None:
+    """vLLM 0.4.x's parser lists --lora-dtype without an EngineArgs field behind it: accepted, not handed on."""
+    assert "lora_dtype" not in _prepare([str(model), "--lora-dtype", "float16"], "0.4.3")[1]
+    assert _prepare([str(model), "--lora-dtype", "float16"], "0.8.5")[1]["lora_dtype"] == "float16"
+    assert _prepare([str(model), "--lora-dtype", "bfloat16"])[1]["lora_dtype"] == "bfloat16"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

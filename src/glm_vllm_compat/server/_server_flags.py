@@ -81,6 +81,9 @@ SERVER_FLAGS: tuple[ServerFlag, ...] = (
        help="GLM format family (glm4, glm45, glm47, glm47_flash, glm5, glm52, glm53) or auto (from the model)"),
     _f("--generation-config", "str", "auto", engine=True, help="auto (the model's generation_config.json), vllm (none) or a folder"),
     _f("--override-generation-config", "json", engine=True, help="JSON object overriding generation-config values"),
+    # vLLM 0.4.0 - 0.4.3 list --lora-dtype, but their EngineArgs.lora_dtype is an unannotated class attribute,
+    # not a dataclass field, so their own from_cli_args drops it; from 0.5.0 it is a field and is handed on.
+    _f("--lora-dtype", "str", "auto", engine=True, help="dtype of LoRA weights (auto: the model's)"),
     _f("--log-level", "level", "info", choices=("critical", "error", "warning", "info", "debug", "notset")),
     _f("--max-request-body-bytes", "int", DEFAULT_MAX_BODY_BYTES,
        help=f"larger request bodies are refused with 413 (default {DEFAULT_MAX_BODY_BYTES}; 0: no limit)"),

@@ -497,6 +497,10 @@ def _prompt_parts(prompt: Any) -> tuple[str | None, list[int]]:
 def _prompt_list(arguments: dict[str, Any]) -> list[Any]:
     """The prompts of an ``LLM.generate`` call, one entry per request."""
     prompts = arguments.get("prompts", arguments.get("inputs"))
+    pairs = arguments.get("prompt_token_ids")
+    if isinstance(prompts, list) and isinstance(pairs, list) and len(prompts) == len(pairs) and None in pairs:
+        # 0.4.0 - 0.4.2: prompts[i] pairs with prompt_token_ids[i]; the text is tokenized where the ids are None
+        return [text if ids is None else {"prompt": text, "prompt_token_ids": list(ids)} for text, ids in zip(prompts, pairs)]
     if prompts is None:
         ids = arguments.get("prompt_token_ids")
         if ids is None:
