@@ -47,7 +47,8 @@ COLUMNS: list[tuple[str, Callable[[Capabilities], str]]] = [
     ("engine", _engine),
     ("token-id prompts", lambda c: f"{T}: `prompt_token_ids=`" if not c.prompt_dicts else (N if c.bare_token_list_prompt else f"{T}: TokensPrompt")),
     ("async `generate()` call", lambda c: f"{T}: `prompt=`+`prompt_token_ids=`" if c.async_generate_legacy_kwargs else (f"{N} (`inputs`)" if c.async_generate_inputs_keyword else f"{N} (`prompt`)")),
-    ("`structured_outputs`", lambda c: N if c.structured_outputs else (f"{T}: `guided_decoding`" if c.guided_decoding else U)),
+    # before 0.6.3 the adapter builds vLLM's own outlines logits processors (``_outlines``)
+    ("`structured_outputs`", lambda c: N if c.structured_outputs else (f"{T}: `guided_decoding`" if c.guided_decoding else f"{T}: outlines `logits_processors`")),
     ("`priority`", lambda c: N if c.async_generate_priority else U),
     ("`best_of` > n", _best_of),
     ("`top_k=0`", lambda c: N if c.top_k_zero_disables else f"{T}: `-1`"),

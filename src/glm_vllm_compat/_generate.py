@@ -17,7 +17,7 @@ from ._capabilities import flag_range
 from ._errors import UnsupportedFeature
 from ._live import Live, param_names
 from ._prompts import Prompt, normalize_batch, split_legacy
-from ._sampling import sampling_params
+from ._sampling import needs_tokenizer, sampling_params
 
 __all__ = ["generate", "new_request_id"]
 
@@ -168,20 +168,40 @@ def _plan_for(cls: type) -> _OfflinePlan | _AsyncPlan:
     return plan
 
 
-def _resolve_sampling(sampling: Any, fields: Mapping[str, Any], offline: bool) -> Any:
+def _stable_fields(sampling: Any, fields: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The stable sampling fields given (keywords or a dict), or ``None`` for a native object / nothing."""
     if type(sampling) is _live.live().sampling_cls:
         if fields:
             raise TypeError("pass either a SamplingParams object or sampling fields as keywords, not both")
-        return sampling
+        return None
     if fields:
         if sampling is not None:
             raise TypeError("pass either a SamplingParams object or sampling fields as keywords, not both")
-        return sampling_params(**fields)
+        return fields
+    return sampling if isinstance(sampling, Mapping) else None
+
+
+def _resolve_sampling(sampling: Any, fields: Mapping[str, Any], offline: bool, tokenizer: Any = None) -> Any:
+    stable = _stable_fields(sampling, fields)
+    if stable is not None:
+        return sampling_params(tokenizer=tokenizer, **stable)
     if sampling is None:
         return None if offline else sampling_params()
-    if isinstance(sampling, Mapping):
-        return sampling_params(**sampling)
     return sampling
+
+
+async def _after_tokenizer(plan: _AsyncPlan, engine: Any, prompts: Any, stable: Mapping[str, Any], run: Mapping[str, Any]) -> AsyncIterator[Any]:
+    """An async engine's stream whose sampling needs the engine's tokenizer first (structured outputs < 0.6.3)."""
+    from ._engine import get_tokenizer
+
+    sp = sampling_params(tokenizer=await get_tokenizer(engine), **stable)
+    async for output in _keep_n(plan.run(engine, prompts, sp, run["request_id"], run["lora"], run["priority"], run["native"]), sp):
+        yield output
+
+
+def _keep_n(result: Any, sp: Any) -> Any:
+    n = _wanted(sp)
+    return result if n is None else _best_n_stream(result, n)
 
 
 def generate(
@@ -209,11 +229,17 @@ def generate(
     translation, the native call rejects what it does not know).
     """
     plan = _plan_for(type(target))
-    sp = _resolve_sampling(sampling, sampling_fields, isinstance(plan, _OfflinePlan))
+    offline = isinstance(plan, _OfflinePlan)
+    stable = _stable_fields(sampling, sampling_fields)
+    tokenizer = None
+    if stable is not None and needs_tokenizer(stable):  # structured outputs as outlines processors (< 0.6.3)
+        if isinstance(plan, _AsyncPlan):
+            run = {"request_id": request_id, "lora": lora_request, "priority": priority, "native": native_kwargs or _NO_KWARGS}
+            return _after_tokenizer(plan, target, prompts, stable, run)
+        tokenizer = target.get_tokenizer()
+    sp = _resolve_sampling(sampling, sampling_fields, offline, tokenizer)
     result = plan.run(target, prompts, sp, request_id, lora_request, priority, native_kwargs or _NO_KWARGS)
     n = _wanted(sp)
-    if n is None:
-        return result
-    if isinstance(plan, _OfflinePlan):
+    if n is not None and offline:
         return [_best_n(output, n) for output in result]
-    return _best_n_stream(result, n)
+    return result if offline else _keep_n(result, sp)

@@ -26,12 +26,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _capabilities, _history, _live
+from . import _capabilities, _history, _live, _outlines
 from ._capabilities import FLAGS, flag_range
 from ._errors import InvalidParameter, UnknownParameter, UnsupportedFeature
 from ._live import Live
 
-__all__ = ["sampling_params", "structured_outputs_params", "translate_sampling_fields", "v0_engine_span"]
+__all__ = ["needs_tokenizer", "sampling_params", "structured_outputs_params", "translate_sampling_fields", "v0_engine_span"]
 
 logger = logging.getLogger("glm_vllm_compat")
 
@@ -117,6 +117,35 @@ def _translate_structured(value: Any, lv: Live) -> dict[str, Any]:
     return {field: native}
 
 
+_STRUCTURED_NAMES = ("structured_outputs", "guided_decoding")
+
+
+def _native_structured(lv: Live) -> bool:
+    return bool((lv.caps.structured_outputs and lv.structured_cls is not None) or (lv.caps.guided_decoding and lv.guided_cls is not None))
+
+
+def needs_tokenizer(fields: Mapping[str, Any], lv: Live | None = None) -> bool:
+    """Whether these fields need the model's tokenizer: structured outputs on a release without
+    a SamplingParams field for them (vLLM < 0.6.3: outlines logits processors)."""
+    lv = lv or _live.live()
+    return any(fields.get(name) is not None for name in _STRUCTURED_NAMES) and not _native_structured(lv)
+
+
+def _outlines_processor(value: Any, lv: Live, tokenizer: Any) -> Any:
+    """``structured_outputs`` as an outlines logits processor (vLLM < 0.6.3), or the refusal."""
+    classes = _outlines.processor_classes()
+    supported = f"{flag_range('structured_outputs')} (as guided_decoding in {flag_range('guided_decoding')})"
+    if classes is None:
+        raise UnsupportedFeature("structured_outputs", lv.info.raw_version, supported)
+    if tokenizer is None:
+        raise UnsupportedFeature(
+            "structured_outputs", lv.info.raw_version, supported,
+            hint="Here it runs as an outlines logits processor, which needs the model's tokenizer: "
+            "pass sampling_params(..., tokenizer=...) or give the spec to generate(), which passes the target's.",
+        )
+    return _outlines.logits_processor(_as_mapping(value), tokenizer, classes)
+
+
 def _translate_top_k(value: Any, lv: Live) -> dict[str, Any]:
     if value is None:
         return {}
@@ -170,11 +199,21 @@ def _refused_by_v1(out: dict[str, Any], lv: Live) -> None:
         raise _v0_only("logits_processors", lv)
 
 
-def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None) -> dict[str, Any]:
-    """Stable field names and values → keyword arguments for the native class."""
+def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None, tokenizer: Any = None) -> dict[str, Any]:
+    """Stable field names and values → keyword arguments for the native class.
+
+    ``tokenizer``: the model's, needed only for structured outputs before vLLM 0.6.3
+    (see :func:`needs_tokenizer`).
+    """
     lv = lv or _live.live()
     out: dict[str, Any] = {}
     for name, value in fields.items():
+        if name in _STRUCTURED_NAMES and value is not None and not _native_structured(lv):
+            processors = list(fields.get("logits_processors") or ())
+            out["logits_processors"] = [*processors, _outlines_processor(value, lv, tokenizer)]
+            continue
+        if name == "logits_processors" and "logits_processors" in out:
+            continue  # merged with the structured-outputs processor above
         translate = _TRANSLATIONS.get(name)
         if translate is not None:
             translated = translate(value, lv)
@@ -197,13 +236,16 @@ def translate_sampling_fields(fields: Mapping[str, Any], lv: Live | None = None)
     return out
 
 
-def sampling_params(**fields: Any) -> Any:
+def sampling_params(*, tokenizer: Any = None, **fields: Any) -> Any:
     """A native ``vllm.SamplingParams`` built from stable field names.
 
     >>> sp = sampling_params(max_tokens=32, temperature=0.0, structured_outputs={"regex": "a+"})
+
+    ``tokenizer`` (the model's) is needed only for ``structured_outputs`` on vLLM
+    0.4.0 - 0.6.2, where they run as outlines logits processors.
     """
     lv = _live.live()
-    kwargs = translate_sampling_fields(fields, lv)
+    kwargs = translate_sampling_fields(fields, lv, tokenizer)
     try:
         return lv.sampling_cls(**kwargs)
     except Exception as exc:  # ValueError, or vLLM's own VLLMValidationError (0.2x+)

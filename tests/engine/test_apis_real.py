@@ -22,6 +22,9 @@ CALL = {
     "glm4": 'get_weather\\n\\{"city": "北京"\\}',
 }
 USER = [{"role": "user", "content": "北京天气"}]
+# Forced answers are whole tokens of the tiny vocabulary (天气很好, 你好, 北京): vLLM < 0.6.3 constrains output with
+# outlines 0.0.34, which cannot build a character split over byte-level tokens (晴 is two) and refuses such a regex.
+ANSWER = "天气很好"
 
 
 def _anthropic(server: RealServer) -> Any:  # noqa: F811 - the imported fixture
@@ -40,8 +43,8 @@ def test_messages_tool_use_round_trip(server: RealServer) -> None:  # noqa: F811
     assert (call.name, call.input) == ("get_weather", {"city": "北京"})
     history = [*USER, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]}]
     result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "晴，25度"}]}
-    final = _message(server, "晴天", tools=[TOOL], messages=[*history, result])
-    assert [(b.type, b.text) for b in final.content] == [("text", "晴天")]
+    final = _message(server, ANSWER, tools=[TOOL], messages=[*history, result])
+    assert [(b.type, b.text) for b in final.content] == [("text", ANSWER)]
     assert final.stop_reason == "end_turn" and final.usage.input_tokens > first.usage.input_tokens
 
 
@@ -57,10 +60,10 @@ def test_messages_stream_equals_non_stream(server: RealServer) -> None:  # noqa:
 
 
 def test_messages_stop_sequence_max_tokens_and_count(server: RealServer) -> None:  # noqa: F811
-    stopped = _message(server, "一二三###四五", stop_sequences=["###"])
+    stopped = _message(server, "你好###北京", stop_sequences=["###"])
     assert (stopped.stop_reason, stopped.stop_sequence) == ("stop_sequence", "###")
-    assert [b.text for b in stopped.content] == ["一二三"]
-    cut = _message(server, "啊{40}", max_tokens=3)
+    assert [b.text for b in stopped.content] == ["你好"]
+    cut = _message(server, "(你好){40}", max_tokens=3)
     assert cut.stop_reason == "max_tokens" and cut.usage.output_tokens == 3
     counted = _anthropic(server).messages.count_tokens(model=server.model, messages=USER, thinking={"type": "disabled"})
     assert counted.input_tokens == cut.usage.input_tokens
@@ -86,8 +89,8 @@ def test_responses_function_call_round_trip(server: RealServer) -> None:  # noqa
     (call,) = [i for i in first.output if i.type == "function_call"]
     assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "北京"})
     output = {"type": "function_call_output", "call_id": call.call_id, "output": "晴，25度"}
-    final = _response(server, "晴天", tools=[FLAT_TOOL], input=[output], previous_response_id=first.id)
-    assert final.output_text == "晴天" and final.status == "completed"
+    final = _response(server, ANSWER, tools=[FLAT_TOOL], input=[output], previous_response_id=first.id)
+    assert final.output_text == ANSWER and final.status == "completed"
     assert final.usage.input_tokens > first.usage.input_tokens
 
 
@@ -106,7 +109,7 @@ def test_responses_stream_equals_non_stream(server: RealServer) -> None:  # noqa
 def test_thinking_blocks_and_reasoning_items(server: RealServer) -> None:  # noqa: F811
     if _family(server) == "glm4":  # GLM-4-0414 has no reasoning mode
         with pytest.raises(anthropic.BadRequestError, match="no reasoning mode"):
-            _message(server, "晴天", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
+            _message(server, ANSWER, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
         return
     forced = "\\n<think>想一想</think>\\n晴天"
     message = _message(server, forced, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})

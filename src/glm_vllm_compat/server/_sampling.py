@@ -97,4 +97,4 @@ def build_sampling(
     fields = _fields(state, req, room)
     for key, value in overrides.items():
         fields.setdefault(key, value)
-    return _sampling.sampling_params(**fields)
+    return _sampling.sampling_params(tokenizer=state.engine.tokenizer if _sampling.needs_tokenizer(fields) else None, **fields)
