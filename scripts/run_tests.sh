@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 . scripts/cpu_defaults.sh
 py="$VENV/bin/python"
+# property tests draw the same examples on every run here (tests/conftest.py); unset it to explore
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 
 summary=()
 failed=0

