@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -21,9 +22,11 @@ GRAMMAR = "?start: object"
 
 class _Processor:
     built: list[tuple[Any, ...]] = []
+    threads: list[str] = []
 
     def __init__(self, *args: Any) -> None:
         type(self).built.append((type(self).__name__, *args))
+        _Processor.threads.append(threading.current_thread().name)
         self.args = args
         self.states = 0
 
@@ -153,12 +156,13 @@ def test_generate_passes_the_targets_tokenizer(processors: None, v055: fake_vllm
     assert calls[-1].arguments["sampling_params"].logits_processors[0].args == ("b+", fake_vllm._TOKENIZER)
 
 
-def test_server_sampling_passes_the_engine_tokenizer(processors: None) -> None:
-    from glm_vllm_compat.server._sampling import build_sampling
+def test_server_sampling_passes_the_engine_tokenizer_and_compiles_off_the_loop(processors: None) -> None:
+    from glm_vllm_compat.server._sampling import build_sampling_async
     from glm_vllm_compat.server.protocol import CompletionRequest
 
     engine = SimpleNamespace(tokenizer=TOKENIZER, max_model_len=64, stop_token_ids=[], max_logprobs=20, vocab_size=100)
     state = SimpleNamespace(engine=engine, generation_defaults={})
     req = CompletionRequest.model_validate({"prompt": "hi", "max_tokens": 4, "structured_outputs": {"regex": "c+"}})
-    sp = build_sampling(state, req, 2)  # type: ignore[arg-type]
+    sp = asyncio.run(build_sampling_async(state, req, 2))  # type: ignore[arg-type]
     assert sp.logits_processors[0].args == ("c+", TOKENIZER)
+    assert _Processor.threads[-1] != threading.main_thread().name  # the FSM compile ran in a worker thread

@@ -19,7 +19,7 @@ from ._errors import APIError, from_exception
 from ._logprobs import chat_logprobs
 from ._pipeline import ChatOutputPipeline
 from ._reasoning import prompt_opens_thinking
-from ._sampling import build_sampling
+from ._sampling import build_sampling_async
 from ._sse import sse
 from ._state import ServerState
 from ._template import ChatTemplateError, render_chat
@@ -144,7 +144,7 @@ async def prepare_chat(state: ServerState, req: ChatCompletionRequest) -> Prepar
     overrides: dict[str, Any] = {**extra, **_thinking_budget(state, req)}
     if state.family.tool_tags_special and req.tools_enabled:
         overrides["skip_special_tokens"] = False  # keep <tool_call> tags for the parser
-    sampling = build_sampling(state, req, len(ids), **overrides)
+    sampling = await build_sampling_async(state, req, len(ids), **overrides)
     # A forced "</think>" prefix closes the opened thinking: the pipeline reads it as the (empty) reasoning's end.
     return PreparedChat(req, model, prompt, ids, sampling, prefix, opened, thinking, lora=state.engine.lora_for(model))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ._errors import from_exception
 from ._logprobs import completion_logprobs
-from ._sampling import build_sampling, check_in_vocab
+from ._sampling import build_sampling_async, check_in_vocab
 from ._sse import sse
 from ._state import ServerState
 from .protocol import CompletionChoice, CompletionRequest, CompletionResponse, CompletionStreamResponse, Usage, new_id
@@ -45,7 +45,7 @@ async def prepare_completion(state: ServerState, req: CompletionRequest) -> Prep
         else:
             check_in_vocab(state, item, "prompt")
             ids, text = list(item), await state.engine.decode_async(item)
-        prompts.append(_Prompt(text, ids, build_sampling(state, req, len(ids)), new_id("cmpl")))
+        prompts.append(_Prompt(text, ids, await build_sampling_async(state, req, len(ids)), new_id("cmpl")))
     return PreparedCompletion(req, model, prompts, lora=state.engine.lora_for(model))
 
 

@@ -11,6 +11,8 @@ for ``/v1/completions``, as in OpenAI's API and vLLM; the family's stop ids
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 from .. import _sampling
@@ -18,7 +20,7 @@ from ._errors import APIError
 from ._state import ServerState
 from .protocol import ChatCompletionRequest, CompletionRequest, request_sampling_fields
 
-__all__ = ["COMPLETION_MAX_TOKENS", "build_sampling", "check_in_vocab", "check_prompt_length"]
+__all__ = ["COMPLETION_MAX_TOKENS", "build_sampling_async", "check_in_vocab", "check_prompt_length"]
 
 COMPLETION_MAX_TOKENS = 16
 
@@ -89,12 +91,21 @@ def _default_max_tokens(state: ServerState, req: ChatCompletionRequest | Complet
     return min(room, int(state.generation_defaults.get("max_tokens", room)))
 
 
-def build_sampling(
-    state: ServerState, req: ChatCompletionRequest | CompletionRequest, prompt_len: int, **overrides: Any
-) -> Any:
-    """The native SamplingParams for a request whose prompt has ``prompt_len`` tokens."""
+def _request_fields(state: ServerState, req: ChatCompletionRequest | CompletionRequest, prompt_len: int, overrides: dict[str, Any]) -> dict[str, Any]:
     room = check_prompt_length(state, prompt_len, "messages" if isinstance(req, ChatCompletionRequest) else "prompt")
     fields = _fields(state, req, room)
     for key, value in overrides.items():
         fields.setdefault(key, value)
-    return _sampling.sampling_params(tokenizer=state.engine.tokenizer if _sampling.needs_tokenizer(fields) else None, **fields)
+    return fields
+
+
+async def build_sampling_async(
+    state: ServerState, req: ChatCompletionRequest | CompletionRequest, prompt_len: int, **overrides: Any
+) -> Any:
+    """The native SamplingParams for a request whose prompt has ``prompt_len`` tokens. Where structured
+    outputs are compiled into logits processors (vLLM < 0.6.3: seconds over a real vocabulary), that runs
+    in a worker thread, so the event loop keeps serving."""
+    fields = _request_fields(state, req, prompt_len, overrides)
+    if not _sampling.needs_tokenizer(fields):
+        return _sampling.sampling_params(**fields)
+    return await asyncio.to_thread(functools.partial(_sampling.sampling_params, tokenizer=state.engine.tokenizer, **fields))
