@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import types
 from types import SimpleNamespace
 from typing import Any
 
@@ -56,6 +58,36 @@ def test_shutdown_finds_the_method(build: Any, owner_path: tuple[str, ...], name
     _engine.shutdown(build(stoppable))
     assert stoppable.calls == [name]
     _engine.shutdown(SimpleNamespace())  # nothing to stop: no error
+
+
+def _fake_parallel_state(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    mod = types.ModuleType("vllm.distributed.parallel_state")
+    mod.destroy_model_parallel = lambda: calls.append("destroy_model_parallel")  # type: ignore[attr-defined]
+    mod.destroy_distributed_environment = lambda: calls.append("destroy_distributed_environment")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "vllm.distributed.parallel_state", mod)
+    return calls
+
+
+def test_shutdown_of_a_v0_offline_llm_releases_the_distributed_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """V0's LLM/LLMEngine have no shutdown: the executor's, then vLLM's process groups destroyed.  Left
+    behind, vLLM 0.5 - 0.6's CPU async engine built next in the process forked a worker that inherited
+    the gloo group without its threads and hung in its first all_reduce."""
+    calls = _fake_parallel_state(monkeypatch)
+    executor = Stoppable("shutdown")
+    _engine.shutdown(SimpleNamespace(llm_engine=SimpleNamespace(model_executor=executor)))
+    assert executor.calls == ["shutdown"]
+    assert calls == ["destroy_model_parallel", "destroy_distributed_environment"]
+
+
+def test_shutdown_of_an_engine_with_its_own_shutdown_leaves_the_distributed_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _fake_parallel_state(monkeypatch)
+    _engine.shutdown(Stoppable("shutdown_background_loop"))  # V0 AsyncLLMEngine: worker elsewhere, nothing here
+    _engine.shutdown(SimpleNamespace(llm_engine=SimpleNamespace(engine_core=Stoppable("shutdown"))))  # V1 LLM
+    _engine.shutdown(SimpleNamespace())
+    assert calls == []
 
 
 def test_get_model_config_sync_attribute_or_async_method() -> None:

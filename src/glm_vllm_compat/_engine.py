@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any
 
@@ -204,6 +205,15 @@ def shutdown(engine: Any) -> None:
 
     Works on async engines and on an offline ``LLM`` (whose V1 engine core runs
     in a child process that outlives the object until garbage collection).
+
+    A V0 offline ``LLM`` has no shutdown of its own (neither ``LLM`` nor V0's
+    ``LLMEngine``): its executor is shut down, and vLLM's distributed state is
+    released, as vLLM's own tests do between engines.  Its worker ran in this
+    process and left ``torch.distributed``'s process group (gloo on the CPU) and
+    vLLM's model-parallel groups initialised; an engine started later in the same
+    process would reuse them, and one whose worker is a forked child (vLLM 0.5 -
+    0.6's CPU async engine) hangs in its first collective on the inherited gloo
+    group, whose threads stayed in the parent.
     """
     llm_engine = getattr(engine, "llm_engine", None)
     owners = (engine, llm_engine, getattr(llm_engine, "engine_core", None), getattr(engine, "engine_core", None))
@@ -213,3 +223,22 @@ def shutdown(engine: Any) -> None:
             if callable(method):
                 method()
                 return
+    executor = getattr(llm_engine, "model_executor", None)
+    if executor is None:
+        return
+    stop = getattr(executor, "shutdown", None)
+    if callable(stop):
+        stop()
+    _release_distributed_state()
+
+
+def _release_distributed_state() -> None:
+    """vLLM's model-parallel groups and its world group / ``torch.distributed`` process group, destroyed."""
+    try:
+        parallel_state = importlib.import_module("vllm.distributed.parallel_state")
+    except ImportError:  # pragma: no cover - every release with a V0 executor has it
+        return
+    for name in ("destroy_model_parallel", "destroy_distributed_environment"):
+        destroy = getattr(parallel_state, name, None)
+        if callable(destroy):
+            destroy()
