@@ -129,6 +129,13 @@ def test_engine_flags_parse_like_vllm(argv: list[str], expected: dict[str, Any])
     assert _parse(argv) == expected
 
 
+def test_spec_draft_tp_short_spelling() -> None:
+    """vLLM 0.5.x - 0.7.x's parser has ``-spec-draft-tp`` for --speculative-draft-tensor-parallel-size (serve parity, 0.6.3)."""
+    fields = [EngineField("speculative_draft_tensor_parallel_size", "Optional[int]")]
+    assert _parse(["-spec-draft-tp", "1"], fields) == {"speculative_draft_tensor_parallel_size": 1}
+    assert _parse(["--speculative-draft-tensor-parallel-size", "2"], fields) == {"speculative_draft_tensor_parallel_size": 2}
+
+
 @pytest.mark.parametrize("argv", [["--kv-cache-dtype", "fp9"], ["--tensor-parallel-size", "two"], ["--model", "x"]])
 def test_engine_flags_reject_bad_values(argv: list[str]) -> None:
     with pytest.raises(SystemExit):

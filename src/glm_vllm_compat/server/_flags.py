@@ -59,6 +59,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "attention_config": ("-ac",),
     "diffusion_config": ("-dc",),
     "gpu_memory_utilization": ("--device-memory-utilization",),
+    "speculative_draft_tensor_parallel_size": ("-spec-draft-tp",),  # vLLM 0.5.x - 0.7.x
 }
 # List fields vLLM takes as one comma-separated value (``--device-ids 2,3``).
 COMMA_LISTS = frozenset({"device_ids"})
