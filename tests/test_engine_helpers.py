@@ -134,3 +134,73 @@ def test_request_counts_v1_prometheus_gauges() -> None:
 def test_request_counts_unknown() -> None:
     counts = _engine.request_counts(SimpleNamespace())
     assert counts["unfinished_requests"] == -1
+
+
+def _fake_cpu_executor(monkeypatch: pytest.MonkeyPatch, *, forks: bool = True, cpu: bool = True) -> types.ModuleType:
+    """vllm.executor.cpu_executor as in 0.5.x - 0.6.x (forks=True) or 0.4.x (no ProcessWorkerWrapper)."""
+    cpu_executor = types.ModuleType("vllm.executor.cpu_executor")
+    executor_base = types.ModuleType("vllm.executor.executor_base")
+    utils = types.ModuleType("vllm.utils")
+
+    class ExecutorAsyncBase:
+        pass
+
+    class CPUExecutor:
+        def __init__(self) -> None:
+            self.parallel_config = SimpleNamespace(distributed_executor_backend="given class")
+            self._init_executor()
+
+        def _init_executor(self) -> None:
+            self.seen_backend = self.parallel_config.distributed_executor_backend
+            self.worker_in_process = not isinstance(self, CPUExecutorAsync)  # what vLLM's CPUExecutor decides by
+
+    class CPUExecutorAsync(CPUExecutor, ExecutorAsyncBase):
+        async def execute_model_async(self, execute_model_req: Any) -> str:
+            return "stepped"
+
+        async def check_health_async(self) -> None:
+            return None
+
+    cpu_executor.CPUExecutor = CPUExecutor  # type: ignore[attr-defined]
+    cpu_executor.CPUExecutorAsync = CPUExecutorAsync  # type: ignore[attr-defined]
+    if forks:
+        cpu_executor.ProcessWorkerWrapper = object  # type: ignore[attr-defined]
+    executor_base.ExecutorAsyncBase = ExecutorAsyncBase  # type: ignore[attr-defined]
+    utils.is_cpu = lambda: cpu  # type: ignore[attr-defined]
+    for name, mod in (("vllm.executor.cpu_executor", cpu_executor), ("vllm.executor.executor_base", executor_base), ("vllm.utils", utils)):
+        monkeypatch.setitem(sys.modules, name, mod)
+    return cpu_executor
+
+
+def test_cpu_async_engine_of_0_5_and_0_6_runs_its_worker_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM 0.5.x - 0.6.x's CPUExecutorAsync forks its only worker and pickles each step's SamplingParams to it:
+    outlines' guided decoding lost its FSM state after the first tokens (0.6.3 serve: 'get' for a forced
+    'get_weather{...}'), and a fork after an in-process engine hung in OpenMP."""
+    fake = _fake_cpu_executor(monkeypatch)
+    cls = _engine._in_process_cpu_executor({"max_model_len": 1024})
+    assert cls is not None
+    assert issubclass(cls, fake.CPUExecutor) and not issubclass(cls, fake.CPUExecutorAsync)
+    executor = cls()
+    assert executor.worker_in_process and executor.seen_backend is None  # no "unsupported backend" warning
+    assert asyncio.run(executor.execute_model_async(None)) == "stepped"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "forks", "cpu"),
+    [
+        ({"tensor_parallel_size": 2}, True, True),  # more than one worker: vLLM's own multiprocess executor
+        ({"distributed_executor_backend": "mp"}, True, True),  # the caller chose
+        ({}, False, True),  # 0.4.x: its CPUExecutorAsync keeps the worker in-process already
+        ({}, True, False),  # not the CPU platform
+    ],
+)
+def test_cpu_async_executor_is_left_alone_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any], forks: bool, cpu: bool
+) -> None:
+    _fake_cpu_executor(monkeypatch, forks=forks, cpu=cpu)
+    assert _engine._in_process_cpu_executor(kwargs) is None
+
+
+def test_cpu_async_executor_without_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "vllm.executor.cpu_executor", None)  # 0.7+: no such module
+    assert _engine._in_process_cpu_executor({}) is None

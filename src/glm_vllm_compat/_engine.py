@@ -61,10 +61,55 @@ def build_async_engine(model: str, **engine_args: Any) -> Any:
     kwargs = translate_engine_args(
         engine_args, lv.async_engine_arg_fields - {"model"}, lv.info.raw_version, "build_async_engine()"
     )
+    executor = _in_process_cpu_executor(kwargs)
+    if executor is not None:
+        kwargs["distributed_executor_backend"] = executor
     try:
         return engine_cls.from_engine_args(args_cls(model=model, **kwargs))
     except Exception as exc:
         raise EngineError(f"vLLM {lv.info.raw_version} could not build an async engine for {model!r}: {exc}") from exc
+
+
+def _in_process_cpu_executor(kwargs: dict[str, Any]) -> type | None:
+    """vLLM 0.5.x - 0.6.x on the CPU, one worker: an async executor that runs its worker in this process.
+
+    Their ``CPUExecutorAsync`` runs even its only (driver) worker in a child process
+    (``ProcessWorkerWrapper``, forked by default) and sends it each step's ``SamplingParams`` by
+    pickling, so stateful logits processors start from a fresh copy every step: outlines' guided
+    decoding (``guided_decoding`` / ``structured_outputs``) keeps its FSM state per sequence in the
+    processor and loses it after the first tokens (0.6.3: a regex forced to
+    ``get_weather{...}`` gave ``get``).  Forked after an in-process engine, the child also hangs in
+    torch's OpenMP.  vLLM's own ``vllm serve`` on 0.6.x runs ``LLMEngine`` with the in-process
+    ``CPUExecutor`` (MQLLMEngine), as 0.4.x and 0.7+ do for one CPU worker; this is that executor with
+    ``CPUExecutorAsync``'s async methods, given through ``distributed_executor_backend`` (an executor
+    class is a documented value).  ``None`` elsewhere, with a backend or more than one worker asked for.
+    """
+    if kwargs.get("distributed_executor_backend") is not None:
+        return None
+    if any((kwargs.get(name) or 1) != 1 for name in ("tensor_parallel_size", "pipeline_parallel_size")):
+        return None
+    try:
+        cpu_executor = importlib.import_module("vllm.executor.cpu_executor")
+        executor_base = importlib.import_module("vllm.executor.executor_base")
+        is_cpu = importlib.import_module("vllm.utils").is_cpu
+    except (ImportError, AttributeError):  # 0.7+ (UniProcExecutor in-process) or a build without it
+        return None
+    forked: Any = getattr(cpu_executor, "CPUExecutorAsync", None)
+    if forked is None or not hasattr(cpu_executor, "ProcessWorkerWrapper") or not is_cpu():
+        return None
+
+    class InProcessCPUExecutorAsync(cpu_executor.CPUExecutor, executor_base.ExecutorAsyncBase):  # type: ignore[misc, name-defined]
+        uses_ray = False
+        execute_model_async = forked.execute_model_async
+        check_health_async = forked.check_health_async
+
+        def _init_executor(self) -> None:
+            # the class chosen above; CPUExecutor would warn that a backend other than "mp" is unsupported
+            self.parallel_config.distributed_executor_backend = None
+            super()._init_executor()
+
+    InProcessCPUExecutorAsync.__module__ = __name__
+    return InProcessCPUExecutorAsync
 
 
 # ReasoningConfig's delimiter fields: named think_* when it arrived (0.19), reasoning_* later (think_* kept as aliases).
