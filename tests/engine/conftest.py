@@ -62,25 +62,6 @@ def runs_v0_engine() -> bool:
     return _detect.detect().generation.lower() == "v0"
 
 
-def async_engine_forks_its_worker() -> bool:
-    """vLLM 0.5.x - 0.6.x on the CPU: ``CPUExecutorAsync`` runs even its only (driver) worker in a child
-    process (``ProcessWorkerWrapper``) started with ``VLLM_WORKER_MULTIPROC_METHOD``, ``fork`` by default.
-    (0.4.x runs it in-process; 0.7+ has the in-process ``UniProcExecutor`` for one CPU worker.)
-
-    Forked from a process that already ran an engine in-process (the offline ``LLM`` of the same
-    module), the child inherits that process's used GNU OpenMP (torch's libgomp), which is not
-    fork-safe: its first parallel region (a tensor copy while loading the weights) never returns, and
-    parent and child wait on futexes forever.  A spawned worker starts clean.  False without vLLM.
-    """
-    if not HAS_VLLM:
-        return False
-    try:
-        from vllm.executor import cpu_executor
-    except Exception:  # noqa: BLE001 - no CPU executor in this release, or it does not import on this platform
-        return False
-    return hasattr(cpu_executor, "CPUExecutorAsync") and hasattr(cpu_executor, "ProcessWorkerWrapper")
-
-
 def engine_args() -> dict[str, object]:
     """ENGINE_ARGS for tiny_arch(): ChatGLMModel's config class is remote code (the project's own), as on the real model."""
     return {**ENGINE_ARGS, "trust_remote_code": True} if tiny_arch() == "ChatGLMModel" else dict(ENGINE_ARGS)

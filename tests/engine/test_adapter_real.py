@@ -13,7 +13,7 @@ import glm_vllm_compat as gvc
 from glm_vllm_compat import _engine
 from glm_vllm_compat.testing import build_tiny_model
 
-from .conftest import ENGINE_ARGS, async_engine_forks_its_worker, engine_args, tiny_arch
+from .conftest import ENGINE_ARGS, engine_args, tiny_arch
 
 
 @pytest.fixture(scope="module")
@@ -109,14 +109,9 @@ async def _cancel_leftovers() -> None:
 @pytest.fixture(scope="module")
 def aengine(model_path: str, llm: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     _engine.shutdown(llm)  # one engine at a time on a small machine
-    with pytest.MonkeyPatch.context() as mp:
-        if async_engine_forks_its_worker():
-            # vLLM 0.5.x - 0.6.x (CPU): the async engine's worker is a child process; forked from this one,
-            # which ran the offline LLM above, it hangs in OpenMP (see the helper).  A spawned one starts clean.
-            mp.setenv("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-        engine = loop.run_until_complete(_build(model_path))
-        yield engine
-        loop.run_until_complete(_shutdown(engine))
+    engine = loop.run_until_complete(_build(model_path))
+    yield engine
+    loop.run_until_complete(_shutdown(engine))
 
 
 async def _shutdown(engine: Any) -> None:
