@@ -110,9 +110,9 @@ SRC_LINES: dict[str, dict] = {
     "0.4.3": dict(torch="2.3.0", python="3.11", released="2024-06-01T04:29:44Z",
                   note="0.4.3: inputs= API begins; CPU backend AVX512 only"),
     "0.5.5": dict(torch="2.4.0", python="3.11", released="2024-08-23T19:28:39Z",
-                  note="0.5.x: inputs=; AVX2 build, numa.h"),
+                  note="0.5.x: inputs=; AVX512 (or AVX2) build, numa.h"),
     "0.6.3": dict(torch="2.4.0", python="3.11", released="2024-10-14T21:27:11Z",
-                  note="0.6.3: prompt= again, use_beam_search gone"),
+                  note="0.6.3: prompt= again, use_beam_search gone; AVX512 variant needs oneDNN, so --isa avx2 on AVX512 hosts"),
     "0.7.3": dict(torch="2.5.1", python="3.11", released="2025-02-20T18:01:55Z",
                   note="0.7.x: worker_use_ray gone; oneDNN fetch avoided by the AVX2 build"),
 }
