@@ -110,9 +110,9 @@ SRC_LINES: dict[str, dict] = {
     "0.4.3": dict(torch="2.3.0", python="3.11", released="2024-06-01T04:29:44Z",
                   note="0.4.3: inputs= API begins; CPU backend AVX512 only"),
     "0.5.5": dict(torch="2.4.0", python="3.11", released="2024-08-23T19:28:39Z",
-                  note="0.5.x: inputs=; AVX2 build, numa.h"),
+                  note="0.5.x: inputs=; AVX512 (or AVX2) build, numa.h"),
     "0.6.3": dict(torch="2.4.0", python="3.11", released="2024-10-14T21:27:11Z",
-                  note="0.6.3: prompt= again, use_beam_search gone"),
+                  note="0.6.3: prompt= again, use_beam_search gone; AVX512 variant needs oneDNN, so --isa avx2 on AVX512 hosts"),
     "0.7.3": dict(torch="2.5.1", python="3.11", released="2025-02-20T18:01:55Z",
                   note="0.7.x: worker_use_ray gone; oneDNN fetch avoided by the AVX2 build"),
 }
@@ -143,6 +143,30 @@ def host_isa() -> str:
             if ln.startswith("flags"):
                 flags.update(ln.split(":", 1)[1].split())
     return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "none"
+
+
+# ``--isa avx2`` (build/create/run/all/list): build and use the AVX2 variant on an AVX512 host.
+# For the 0.6.x / 0.7.x lines, whose AVX512 variant needs oneDNN (0.6.x: a system ``dnnl``
+# library and headers; 0.7.x: cloned from GitHub by CMake), which this host cannot get.
+ISA_CHOICES = ("auto", "avx2", "avx512")
+_forced_isa: str | None = None
+
+
+def force_isa(isa: str) -> None:
+    """Build for ``isa`` instead of the host's (``auto``: the host's).  Only downwards:
+    an AVX512 wheel dies with SIGILL on an AVX2 host."""
+    global _forced_isa
+    if isa not in ISA_CHOICES:
+        raise SystemExit(f"--isa {isa!r}: one of {', '.join(ISA_CHOICES)}")
+    host = host_isa()
+    if isa == "avx512" and host != "avx512":
+        raise SystemExit(f"--isa avx512 on a {host} host: an AVX512 build would not run here")
+    _forced_isa = None if isa == "auto" else isa
+
+
+def build_isa() -> str:
+    """The variant built and tested: ``--isa`` if given, else the host's ISA."""
+    return _forced_isa or host_isa()
 
 
 def spec_of(version: str) -> dict:
@@ -346,7 +370,7 @@ def cached_wheel(version: str, isa: str) -> Path | None:
 
 def build(version: str, force: bool = False) -> Path:
     spec = spec_of(version)
-    isa = host_isa()
+    isa = build_isa()
     hit = cached_wheel(version, isa)
     if hit and not force:
         log(f"cached wheel for {version} ({isa}): {hit}")
@@ -359,7 +383,8 @@ def build(version: str, force: bool = False) -> Path:
         cmake = (src / "cmake" / "cpu_extension.cmake").read_text()
         if AVX512_ONLY in cmake and isa != "avx512":
             raise Skip(f"vLLM {version}'s cmake/cpu_extension.cmake accepts AVX512 only (\"vLLM CPU backend "
-                       f"{AVX512_ONLY}\"); this host's ISA is {isa} (no avx512f in /proc/cpuinfo)")
+                       f"{AVX512_ONLY}\"); " + (f"this host's ISA is {isa} (no avx512f in /proc/cpuinfo)"
+                       if isa == host_isa() else f"--isa {isa} asked for the {isa} variant"))
         t_env = time.time()
         venv = build_venv(spec, src)
         env_seconds = round(time.time() - t_env, 1)
@@ -383,7 +408,7 @@ def build(version: str, force: bool = False) -> Path:
         dest.mkdir(parents=True)
         shutil.copy2(whl, dest / whl.name)
         info = dict(version=version, isa=isa, wheel=whl.name, torch=spec["torch"], workarounds=done,
-                    avx2_variant=isa != "avx512", build_seconds=round(time.time() - t0, 1),
+                    avx2_variant=isa != "avx512", host_isa=host_isa(), forced_isa=_forced_isa, build_seconds=round(time.time() - t0, 1),
                     build_env_seconds=env_seconds, compile_seconds=compile_seconds,
                     scratch_disk_bytes=cpu_env.du(scratch), wheel_bytes=whl.stat().st_size,
                     build_env_disk_bytes=cpu_env.du(venv), date=time.strftime("%Y-%m-%d"))
@@ -569,7 +594,7 @@ def run_suite(version: str, d: Path, selection: list[str]) -> dict:
 def record(version: str, entry: dict) -> None:
     res = cpu_env.load_results()
     src = res.setdefault("source_lines", {})
-    entry = {**entry, "host_isa": host_isa(), "date": time.strftime("%Y-%m-%d")}
+    entry = {**entry, "host_isa": host_isa(), "isa": build_isa(), "date": time.strftime("%Y-%m-%d")}
     src[version] = entry
     res["source_lines"] = dict(sorted(src.items(), key=lambda kv: [int(x) for x in kv[0].split(".")]))
     RESULTS.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
@@ -646,14 +671,19 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, tail = argv[:i], argv[i + 1:]
+    for sp in (b, c, r, a, sub.choices["list"]):
+        sp.add_argument("--isa", choices=ISA_CHOICES, default="auto",
+                        help="the CPU variant to build/use (default: the host's; avx2 on an AVX512 host for "
+                             "lines whose AVX512 variant needs oneDNN)")
     ns = ap.parse_args(argv)
+    force_isa(getattr(ns, "isa", "auto"))
     if ns.cmd == "list":
-        isa = host_isa()
+        isa = build_isa()
         for v, s in SRC_LINES.items():
             hit = cached_wheel(v, isa)
             print(f"{v:6} torch {s['torch']:6} py{s['python']}  {'cached: ' + hit.name if hit else 'not built'}"
                   f"  ({s['note']})")
-        print(f"host ISA: {isa}")
+        print(f"host ISA: {host_isa()}" + (f" (building the {isa} variant: --isa)" if isa != host_isa() else ""))
         return 0
     if ns.cmd == "build":
         try:

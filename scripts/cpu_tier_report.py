@@ -154,7 +154,8 @@ def render_source_lines(src: dict) -> list[str]:
         "backend compiled with the era's torch, the wheel cached per release and host ISA, a test venv with the "
         "release's dependencies as of its upload date, then `pytest -m engine tests` with the tiny `ChatGLMModel` "
         "(glm-4-9b-chat's own layout, head_dim 64) where the release registers no newer GLM. `build` = sdist -> "
-        "wheel wall time (compile part in brackets, on 2 shared cores); `disk` = scratch build dir / build venv "
+        "wheel wall time (compile part in brackets, on 2 shared cores); `host ISA (avx2 build)` = the AVX2 variant built "
+        "on an AVX512 host (`--isa avx2`); `disk` = scratch build dir / build venv "
         "(shared per torch version) / test venv.",
         "",
         "| release | host ISA | built | torch / transformers | build | disk | `pytest -m engine` | status | commit | date |",
@@ -173,7 +174,11 @@ def render_source_lines(src: dict) -> list[str]:
             r = e["reason"]
             status += f": {r if len(r) <= 140 else r[:137] + '...'}"
         commit = (e.get("pytest") or {}).get("commit", "-")
-        out.append(f"| {ver} | {e.get('host_isa', '-')} | {built} | {tv} | {btime} | {disk} | {_pytest(e)} | "
+        isa = e.get("host_isa", "-")
+        variant = e.get("isa") or (e.get("build") or {}).get("isa")
+        if variant and variant != isa:  # cpu_src_build.py --isa avx2 on an AVX512 host
+            isa += f" ({variant} build)"
+        out.append(f"| {ver} | {isa} | {built} | {tv} | {btime} | {disk} | {_pytest(e)} | "
                    f"{status} | {commit} | {e.get('date', '-')} |")
     out.append("")
     for ver, e in src.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any
 
@@ -60,10 +61,55 @@ def build_async_engine(model: str, **engine_args: Any) -> Any:
     kwargs = translate_engine_args(
         engine_args, lv.async_engine_arg_fields - {"model"}, lv.info.raw_version, "build_async_engine()"
     )
+    executor = _in_process_cpu_executor(kwargs)
+    if executor is not None:
+        kwargs["distributed_executor_backend"] = executor
     try:
         return engine_cls.from_engine_args(args_cls(model=model, **kwargs))
     except Exception as exc:
         raise EngineError(f"vLLM {lv.info.raw_version} could not build an async engine for {model!r}: {exc}") from exc
+
+
+def _in_process_cpu_executor(kwargs: dict[str, Any]) -> type | None:
+    """vLLM 0.5.x - 0.6.x on the CPU, one worker: an async executor that runs its worker in this process.
+
+    Their ``CPUExecutorAsync`` runs even its only (driver) worker in a child process
+    (``ProcessWorkerWrapper``, forked by default) and sends it each step's ``SamplingParams`` by
+    pickling, so stateful logits processors start from a fresh copy every step: outlines' guided
+    decoding (``guided_decoding`` / ``structured_outputs``) keeps its FSM state per sequence in the
+    processor and loses it after the first tokens (0.6.3: a regex forced to
+    ``get_weather{...}`` gave ``get``).  Forked after an in-process engine, the child also hangs in
+    torch's OpenMP.  vLLM's own ``vllm serve`` on 0.6.x runs ``LLMEngine`` with the in-process
+    ``CPUExecutor`` (MQLLMEngine), as 0.4.x and 0.7+ do for one CPU worker; this is that executor with
+    ``CPUExecutorAsync``'s async methods, given through ``distributed_executor_backend`` (an executor
+    class is a documented value).  ``None`` elsewhere, with a backend or more than one worker asked for.
+    """
+    if kwargs.get("distributed_executor_backend") is not None:
+        return None
+    if any((kwargs.get(name) or 1) != 1 for name in ("tensor_parallel_size", "pipeline_parallel_size")):
+        return None
+    try:
+        cpu_executor = importlib.import_module("vllm.executor.cpu_executor")
+        executor_base = importlib.import_module("vllm.executor.executor_base")
+        is_cpu = importlib.import_module("vllm.utils").is_cpu
+    except (ImportError, AttributeError):  # 0.7+ (UniProcExecutor in-process) or a build without it
+        return None
+    forked: Any = getattr(cpu_executor, "CPUExecutorAsync", None)
+    if forked is None or not hasattr(cpu_executor, "ProcessWorkerWrapper") or not is_cpu():
+        return None
+
+    class InProcessCPUExecutorAsync(cpu_executor.CPUExecutor, executor_base.ExecutorAsyncBase):  # type: ignore[misc, name-defined]
+        uses_ray = False
+        execute_model_async = forked.execute_model_async
+        check_health_async = forked.check_health_async
+
+        def _init_executor(self) -> None:
+            # the class chosen above; CPUExecutor would warn that a backend other than "mp" is unsupported
+            self.parallel_config.distributed_executor_backend = None
+            super()._init_executor()
+
+    InProcessCPUExecutorAsync.__module__ = __name__
+    return InProcessCPUExecutorAsync
 
 
 # ReasoningConfig's delimiter fields: named think_* when it arrived (0.19), reasoning_* later (think_* kept as aliases).
@@ -204,6 +250,15 @@ def shutdown(engine: Any) -> None:
 
     Works on async engines and on an offline ``LLM`` (whose V1 engine core runs
     in a child process that outlives the object until garbage collection).
+
+    A V0 offline ``LLM`` has no shutdown of its own (neither ``LLM`` nor V0's
+    ``LLMEngine``): its executor is shut down, and vLLM's distributed state is
+    released, as vLLM's own tests do between engines.  Its worker ran in this
+    process and left ``torch.distributed``'s process group (gloo on the CPU) and
+    vLLM's model-parallel groups initialised; an engine started later in the same
+    process would reuse them, and one whose worker is a forked child (vLLM 0.5 -
+    0.6's CPU async engine) hangs in its first collective on the inherited gloo
+    group, whose threads stayed in the parent.
     """
     llm_engine = getattr(engine, "llm_engine", None)
     owners = (engine, llm_engine, getattr(llm_engine, "engine_core", None), getattr(engine, "engine_core", None))
@@ -213,3 +268,22 @@ def shutdown(engine: Any) -> None:
             if callable(method):
                 method()
                 return
+    executor = getattr(llm_engine, "model_executor", None)
+    if executor is None:
+        return
+    stop = getattr(executor, "shutdown", None)
+    if callable(stop):
+        stop()
+    _release_distributed_state()
+
+
+def _release_distributed_state() -> None:
+    """vLLM's model-parallel groups and its world group / ``torch.distributed`` process group, destroyed."""
+    try:
+        parallel_state = importlib.import_module("vllm.distributed.parallel_state")
+    except ImportError:  # pragma: no cover - every release with a V0 executor has it
+        return
+    for name in ("destroy_model_parallel", "destroy_distributed_environment"):
+        destroy = getattr(parallel_state, name, None)
+        if callable(destroy):
+            destroy()

@@ -169,6 +169,45 @@ def test_cached_wheel_is_reused_per_isa(csb: ModuleType, tmp_path: pathlib.Path,
     assert csb.cached_wheel("0.6.3", "avx512") is None
 
 
+def test_isa_avx2_forces_the_avx2_variant_on_an_avx512_host(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--isa avx2``: the 0.6.x/0.7.x AVX512 variant needs oneDNN, which an AVX512 host here cannot get."""
+    monkeypatch.setattr(csb, "_forced_isa", None)
+    monkeypatch.setattr(csb, "CACHE", tmp_path)
+    monkeypatch.setattr(csb, "host_isa", lambda: "avx512")
+    monkeypatch.setattr(csb, "fetch_sdist", lambda v: pytest.fail("a cached build must not download"))
+    d = tmp_path / "wheels" / "0.6.3-avx2"
+    d.mkdir(parents=True)
+    (d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
+    (d / "build.json").write_text("{}")
+    assert csb.main(["build", "0.6.3", "--isa", "avx2"]) == 0
+    assert capsys.readouterr().out.strip().endswith(str(d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl"))
+    assert csb.build_isa() == "avx2" and csb.host_isa() == "avx512"
+    csb.force_isa("auto")
+    assert csb.build_isa() == "avx512"
+
+
+def test_isa_avx512_is_refused_on_an_avx2_host(csb: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csb, "_forced_isa", None)
+    monkeypatch.setattr(csb, "host_isa", lambda: "avx2")
+    with pytest.raises(SystemExit, match="would not run here"):
+        csb.main(["build", "0.6.3", "--isa", "avx512"])
+
+
+def test_avx512_only_release_with_isa_avx2_names_the_option(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cmake = 'else()\n    message(FATAL_ERROR "vLLM CPU backend requires AVX512 ISA support.")\nendif()\n'
+    monkeypatch.setattr(csb, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(csb, "host_isa", lambda: "avx512")
+    monkeypatch.setattr(csb, "_forced_isa", "avx2")
+    monkeypatch.setattr(csb, "fetch_sdist", lambda v: _fake_sdist(tmp_path, cmake))
+    monkeypatch.setattr(csb, "build_venv", lambda *a: pytest.fail("must not build the avx2 variant"))
+    with pytest.raises(csb.Skip, match="AVX512 only .*--isa avx2"):
+        csb.build("0.4.3")
+
+
 def test_host_isa_reads_cpuinfo_flags(csb: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
     real_open = open
 

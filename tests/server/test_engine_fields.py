@@ -101,3 +101,51 @@ def test_literal_aliases_are_resolved_through_re_exports(tmp_path: Path) -> None
     fields = source_fields(vllm / "engine" / "arg_utils.py")
     assert fields is not None
     assert {f.name: f.annotation for f in fields} == {"max_lora_rank": "Literal[1, 8, 16]", "other": "Other", "plain": "int"}
+
+
+STORE_BOOLEAN_SOURCE = '''
+from dataclasses import dataclass
+
+
+@dataclass
+class EngineArgs:
+    enable_chunked_prefill: Optional[bool] = None
+    enforce_eager: bool = False
+
+    @staticmethod
+    def add_cli_args(parser):
+        parser.add_argument('--enforce-eager', action='store_true')
+        parser.add_argument(
+            '--enable-chunked-prefill',
+            action=StoreBoolean,
+            default=EngineArgs.enable_chunked_prefill,
+            nargs="?",
+            const="True")
+        return parser
+
+
+@dataclass
+class AsyncEngineArgs(EngineArgs):
+    disable_log_requests: bool = False
+
+
+class StoreBoolean(argparse.Action):
+    pass
+'''
+
+
+def test_store_boolean_flags_are_marked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM 0.5.x - 0.7.x declare some bool flags with StoreBoolean (an optional True/False value): serve marks
+    exactly those (serve parity on 0.5.5 / 0.6.3: --enable-chunked-prefill, --multi-step-stream-outputs, ...)."""
+    from glm_vllm_compat.server import _engine_fields
+
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "arg_utils.py").write_text(STORE_BOOLEAN_SOURCE)
+    assert _engine_fields.store_boolean_flags(tmp_path / "engine" / "arg_utils.py") == {"enable_chunked_prefill"}
+    monkeypatch.setattr(_engine_fields, "_imported", lambda: False)
+    fields, source = installed_fields(_info("0.6.3", str(tmp_path)))
+    assert source == "source"
+    assert {f.name: f.optional_value for f in fields} == {
+        "enable_chunked_prefill": True, "enforce_eager": False, "disable_log_requests": False,
+    }
+    assert _engine_fields.store_boolean_flags(tmp_path / "missing.py") == frozenset()

@@ -129,6 +129,40 @@ def test_engine_flags_parse_like_vllm(argv: list[str], expected: dict[str, Any])
     assert _parse(argv) == expected
 
 
+def test_spec_draft_tp_short_spelling() -> None:
+    """vLLM 0.5.x - 0.7.x's parser has ``-spec-draft-tp`` for --speculative-draft-tensor-parallel-size (serve parity, 0.6.3)."""
+    fields = [EngineField("speculative_draft_tensor_parallel_size", "Optional[int]")]
+    assert _parse(["-spec-draft-tp", "1"], fields) == {"speculative_draft_tensor_parallel_size": 1}
+    assert _parse(["--speculative-draft-tensor-parallel-size", "2"], fields) == {"speculative_draft_tensor_parallel_size": 2}
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], {}),
+        (["--enable-chunked-prefill"], {"enable_chunked_prefill": True}),
+        (["--enable-chunked-prefill", "False"], {"enable_chunked_prefill": False}),
+        (["--enable-chunked-prefill=true"], {"enable_chunked_prefill": True}),
+        (["--no-enable-chunked-prefill"], {"enable_chunked_prefill": False}),
+    ],
+)
+def test_store_boolean_flags_take_an_optional_value(argv: list[str], expected: dict[str, Any]) -> None:
+    """vLLM 0.5.x - 0.7.x's StoreBoolean flags: ``--enable-chunked-prefill [True|False]`` (serve parity, 0.5.5 / 0.6.3)."""
+    assert _parse(argv, [EngineField("enable_chunked_prefill", "bool", optional_value=True)]) == expected
+
+
+@pytest.mark.parametrize("argv", [["--enable-chunked-prefill", "maybe"], ["--no-enable-chunked-prefill", "True"]])
+def test_store_boolean_flags_refuse_other_values(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parse(argv, [EngineField("enable_chunked_prefill", "bool", optional_value=True)])
+
+
+def test_plain_boolean_flags_take_no_value() -> None:
+    """Elsewhere a following word is not swallowed as the flag's value."""
+    with pytest.raises(SystemExit):
+        _parse(["--enable-chunked-prefill", "False"], [EngineField("enable_chunked_prefill", "bool")])
+
+
 @pytest.mark.parametrize("argv", [["--kv-cache-dtype", "fp9"], ["--tensor-parallel-size", "two"], ["--model", "x"]])
 def test_engine_flags_reject_bad_values(argv: list[str]) -> None:
     with pytest.raises(SystemExit):

@@ -35,6 +35,8 @@ class EngineField:
     name: str
     annotation: str
     """The annotation as text (``"int | None"``, ``"Optional[Dict[str, Any]]"``, ...)."""
+    optional_value: bool = False
+    """A boolean flag that also takes ``True``/``False`` (vLLM 0.5.x - 0.7.x's ``StoreBoolean`` flags)."""
 
 
 def _class_fields(cls: ast.ClassDef) -> list[EngineField]:
@@ -169,8 +171,34 @@ def _imported() -> bool:
     return "vllm.engine.arg_utils" in sys.modules
 
 
+def store_boolean_flags(arg_utils: Path) -> frozenset[str]:
+    """Field names whose flag ``arg_utils.py`` declares with ``action=StoreBoolean`` (vLLM 0.5.x - 0.7.x:
+    ``--enable-chunked-prefill [True|False]``, ``nargs="?"``); empty when the source is unreadable."""
+    try:
+        tree = ast.parse(arg_utils.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    out = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument"):
+            continue
+        action = next((k.value for k in node.keywords if k.arg == "action"), None)
+        if not (isinstance(action, ast.Name) and action.id == "StoreBoolean"):
+            continue
+        names = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.startswith("--")]
+        if names:
+            out.add(names[0][2:].replace("-", "_"))
+    return frozenset(out)
+
+
 def installed_fields(info: VllmInfo) -> tuple[list[EngineField], str]:
     """The installed release's fields and where they came from (``source``/``live``/``recorded``)."""
+    fields, origin = _installed_fields(info)
+    optional = store_boolean_flags(Path(info.location) / "engine" / "arg_utils.py") if info.location else frozenset()
+    return [dataclasses.replace(f, optional_value=True) if f.name in optional else f for f in fields], origin
+
+
+def _installed_fields(info: VllmInfo) -> tuple[list[EngineField], str]:
     if not _imported() and info.location:
         found = source_fields(Path(info.location) / "engine" / "arg_utils.py")
         if found:

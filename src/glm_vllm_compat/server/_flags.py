@@ -59,6 +59,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "attention_config": ("-ac",),
     "diffusion_config": ("-dc",),
     "gpu_memory_utilization": ("--device-memory-utilization",),
+    "speculative_draft_tensor_parallel_size": ("-spec-draft-tp",),  # vLLM 0.5.x - 0.7.x
 }
 # List fields vLLM takes as one comma-separated value (``--device-ids 2,3``).
 COMMA_LISTS = frozenset({"device_ids"})
@@ -187,6 +188,23 @@ def _comma_list(value: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part for part in (p.strip() for p in value.split(","))]
 
 
+class _BoolWithOptionalValue(argparse.BooleanOptionalAction):
+    """``--flag`` / ``--no-flag``, and ``--flag True|False`` as vLLM 0.5.x - 0.7.x's ``StoreBoolean`` flags take it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.nargs = "?"
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        negative = bool(option_string and option_string.startswith("--no-"))
+        if values is None:
+            setattr(namespace, self.dest, not negative)
+            return
+        if negative or str(values).lower() not in ("true", "false"):
+            raise argparse.ArgumentError(self, f"expected no value or True/False, got {values!r}")
+        setattr(namespace, self.dest, str(values).lower() == "true")
+
+
 def _add_one(group: Any, field: EngineField, dest: str, taken: set[str], hidden: bool = False) -> None:
     kind, optional, choices = kind_of(field.annotation) if field.annotation else (HISTORIC_KINDS.get(field.name, "str"), True, None)
     names = [n for n in (flag_name(field.name), *ALIASES.get(field.name, ())) if n not in taken]
@@ -200,7 +218,8 @@ def _add_one(group: Any, field: EngineField, dest: str, taken: set[str], hidden:
         if negative not in taken:
             names.insert(1, negative)
             taken.add(negative)
-        group.add_argument(*names, action=argparse.BooleanOptionalAction, **kwargs)
+        action = _BoolWithOptionalValue if field.optional_value else argparse.BooleanOptionalAction
+        group.add_argument(*names, action=action, **kwargs)
         return
     if kind.startswith("list:") and field.name in COMMA_LISTS:
         group.add_argument(*names, type=_comma_list, **kwargs)
