@@ -36,7 +36,9 @@ def test_best_n(logprobs: list[float | None], n: int, finished: bool, kept: list
 @pytest.mark.parametrize(
     ("sp", "wanted"),
     [(SimpleNamespace(n=1, best_of=3), 1), (SimpleNamespace(n=2, best_of=2), None), (SimpleNamespace(n=2, best_of=None), None),
-     (SimpleNamespace(n=1), None)],
+     (SimpleNamespace(n=1), None),
+     (SimpleNamespace(n=3, best_of=3, _real_n=1), 1),  # vLLM 0.6.3: n raised to best_of, the asked n in _real_n
+     (SimpleNamespace(n=2, best_of=2, _real_n=None), None)],
 )
 def test_wanted(sp: Any, wanted: int | None) -> None:
     assert _generate._wanted(sp) == wanted

@@ -76,6 +76,9 @@ def _best_n(output: Any, n: int) -> Any:
 def _wanted(sp: Any) -> int | None:
     """``n`` when ``best_of`` asks for more sequences than are returned, else ``None``."""
     n, best_of = getattr(sp, "n", 1) or 1, getattr(sp, "best_of", None)
+    asked = getattr(sp, "_real_n", None)  # vLLM 0.6.x raises n to best_of and keeps the asked n here
+    if isinstance(asked, int) and 0 < asked < n:
+        return asked
     return int(n) if isinstance(best_of, int) and best_of > n else None
 
 
