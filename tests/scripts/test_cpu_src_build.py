@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import pathlib
-import sys
 import tarfile
 from types import ModuleType
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from .conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def csb() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location("cpu_src_build", ROOT / "scripts" / "cpu_src_build.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("cpu_src_build")
 
 
 # Shapes of the real files (torch 2.4.0's CUDA build), trimmed.
@@ -161,10 +154,7 @@ def test_cached_wheel_is_reused_per_isa(csb: ModuleType, tmp_path: pathlib.Path,
     monkeypatch.setattr(csb, "CACHE", tmp_path)
     monkeypatch.setattr(csb, "host_isa", lambda: "avx2")
     monkeypatch.setattr(csb, "fetch_sdist", lambda v: pytest.fail("a cached build must not download"))
-    d = tmp_path / "wheels" / "0.6.3-avx2"
-    d.mkdir(parents=True)
-    (d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
-    (d / "build.json").write_text("{}")
+    d = _cached_063_avx2(tmp_path)
     assert csb.build("0.6.3") == d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl"
     assert csb.cached_wheel("0.6.3", "avx512") is None
 
@@ -177,10 +167,7 @@ def test_isa_avx2_forces_the_avx2_variant_on_an_avx512_host(
     monkeypatch.setattr(csb, "CACHE", tmp_path)
     monkeypatch.setattr(csb, "host_isa", lambda: "avx512")
     monkeypatch.setattr(csb, "fetch_sdist", lambda v: pytest.fail("a cached build must not download"))
-    d = tmp_path / "wheels" / "0.6.3-avx2"
-    d.mkdir(parents=True)
-    (d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
-    (d / "build.json").write_text("{}")
+    d = _cached_063_avx2(tmp_path)
     assert csb.main(["build", "0.6.3", "--isa", "avx2"]) == 0
     assert capsys.readouterr().out.strip().endswith(str(d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl"))
     assert csb.build_isa() == "avx2" and csb.host_isa() == "avx512"
@@ -295,3 +282,12 @@ def test_other_era_failures_are_not_swallowed(csb: ModuleType, tmp_path: pathlib
     monkeypatch.setattr(csb, "pip", pip)
     with pytest.raises(SystemExit, match="ResolutionImpossible"):
         csb.install_in_era(tmp_path, ["pytest>=8"], tmp_path / "c.txt", ["--uploaded-prior-to", "2024"], {})
+
+
+def _cached_063_avx2(cache: pathlib.Path) -> pathlib.Path:
+    """A cached AVX2 build of 0.6.3 (wheel + build.json) under ``cache``; its folder."""
+    d = cache / "wheels" / "0.6.3-avx2"
+    d.mkdir(parents=True)
+    (d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
+    (d / "build.json").write_text("{}")
+    return d
