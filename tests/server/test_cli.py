@@ -181,17 +181,45 @@ def test_normalize_argv() -> None:
     assert normalize_argv(["--max_model_len=1k", "--served_model_name", "a_b"]) == ["--max-model-len=1k", "--served-model-name", "a_b"]
 
 
+# The child reports which heavy modules the failed start imported: a mistake must be caught before vLLM,
+# torch or any weights load.
+_CHILD = (
+    "import sys\n"
+    "from glm_vllm_compat.__main__ import main\n"
+    "try:\n"
+    "    rc = main(sys.argv[1:])\n"
+    "except SystemExit as exc:\n"
+    "    rc = exc.code\n"
+    "print(sorted({m.split('.')[0] for m in sys.modules} & {'vllm', 'torch', 'transformers', 'safetensors'}))\n"
+    "sys.exit(rc)\n"
+)
+
+
 @needs_real_vllm
-def test_unknown_flag_exits_fast_without_loading(model: Path) -> None:
-    """A real process: non-zero within seconds, one line on stderr, no vLLM import."""
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tool-call-parser", "nope"], "unknown --tool-call-parser 'nope'; valid names: auto, glm4, glm45, glm47, glm4_moe"),
+        (["--reasoning-parser", "nope"], "unknown --reasoning-parser 'nope'"),
+        (["--no-such-flag", "1"], "--no-such-flag is not a flag of vLLM "),
+        (["--max-model-lenght", "2048"], "--max-model-len"),
+        (["--max-model-len", "lots"], "--max-model-len"),
+        (["--chat-template", "/nonexistent/template.jinja"], "/nonexistent/template.jinja"),
+    ],
+    ids=["tool-parser", "reasoning-parser", "unknown-flag", "misspelled-flag", "bad-value", "template-file"],
+)
+def test_unknown_flag_exits_fast_without_loading(model: Path, args: list[str], message: str) -> None:
+    """A real process: exit 2 within seconds, one line on stderr, neither vLLM nor torch imported."""
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "glm_vllm_compat", "serve", str(model), "--tool-call-parser", "nope", "--max-model-len", "2048"],
+        [sys.executable, "-c", _CHILD, "serve", str(model), *args],
         capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     assert time.monotonic() - started < 10
-    assert result.stderr.strip().splitlines() == ["glm-vllm-compat serve: error: unknown --tool-call-parser 'nope'; valid names: auto, glm4, glm45, glm47, glm4_moe"]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("glm-vllm-compat serve: error: ") and message in lines[0], lines
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
 
 
 def test_help_lists_engine_and_server_flags(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

