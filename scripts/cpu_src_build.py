@@ -68,8 +68,9 @@ everything else pinned; see ``install_in_era``).  ``env.json``
 holds the engine env (read by ``exec`` through ``cpu_env.env_for``).  ``run``
 then runs ``pytest -m engine tests/engine`` (the real-engine suite; the other
 test modules may need newer clients than the era's) under ``flock /tmp/engine.lock`` and
-records the line in ``matrix/cpu-tier/results.json`` (``source_lines``),
-then removes the venv.
+records the line in ``matrix/cpu-tier/results.json`` (``source_lines[release][host ISA]``:
+a run replaces only the result of the same release on the same host ISA, so an AVX2
+host's result stays beside an AVX512 host's), then removes the venv.
 
 Env knobs: ``CPU_SRC_CACHE`` (default ``~/.cache/glm-vllm-compat/vllm-src``),
 ``CPU_SRC_JOBS`` (default: cores), ``CPU_SRC_TEST_TIMEOUT`` (s, default 3600),
@@ -94,6 +95,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cpu_env  # noqa: E402  (the CPU tier's helpers: run/pip/du/env_for/omp_bind_value)
+import cpu_tier_report  # noqa: E402  (results.json's source_lines layout: nest_source_lines)
 
 REPO = cpu_env.REPO
 RESULTS = cpu_env.RESULTS
@@ -591,14 +593,21 @@ def run_suite(version: str, d: Path, selection: list[str]) -> dict:
                 commit=cpu_env._git_commit())
 
 
+SCHEMA = 2  # source_lines[release][host_isa] (schema 1: source_lines[release], one host's result)
+
+
 def record(version: str, entry: dict) -> None:
+    """Write this run's result as ``source_lines[version][host ISA]``: it replaces the earlier result of the
+    same release on the same host ISA only (a schema-1 file is migrated on the way)."""
     res = cpu_env.load_results()
-    src = res.setdefault("source_lines", {})
-    entry = {**entry, "host_isa": host_isa(), "isa": build_isa(), "date": time.strftime("%Y-%m-%d")}
-    src[version] = entry
-    res["source_lines"] = dict(sorted(src.items(), key=lambda kv: [int(x) for x in kv[0].split(".")]))
+    isa = host_isa()
+    entry = {**entry, "host_isa": isa, "isa": build_isa(), "date": time.strftime("%Y-%m-%d")}
+    src = cpu_tier_report.nest_source_lines(res.get("source_lines") or {})
+    src.setdefault(version, {})[isa] = entry
+    res["source_lines"] = cpu_tier_report.nest_source_lines(src)
+    res["schema"] = max(int(res.get("schema", 1)), SCHEMA)
     RESULTS.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
-    log(f"recorded {version}: {entry.get('status')} -> {RESULTS.relative_to(REPO)}")
+    log(f"recorded {version} ({isa} host): {entry.get('status')} -> {RESULTS.relative_to(REPO)}")
 
 
 def reusable_env(version: str, whl: Path) -> Path | None:

