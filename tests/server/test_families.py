@@ -37,6 +37,10 @@ _COMPARISONS = [
     re.compile(rf"""\bcase\s+["']({_NAMES})["']"""),
     re.compile(r"""\bfamily\.name\s*(==|!=|\bin\b)"""),  # dispatch on the name of a family object
     re.compile(r"""\.family\s*(==|!=)"""),
+    re.compile(r"""\.(startswith|endswith)\([^)]*["']glm"""),  # a prefix test ("glm4" also matches "glm47"), tuples too
+    re.compile(r"""\bfamily\.name\s*\.\s*(startswith|endswith)\("""),
+    re.compile(r"""\[\s*[\w.]*\bfamily\.name\s*\]"""),  # a table keyed on the name: SOMETHING[family.name]
+    re.compile(r"""\.get\(\s*[\w.]*\bfamily\.name\b"""),  # ... or SOMETHING.get(family.name, ...)
 ]
 
 
@@ -55,13 +59,41 @@ def test_no_family_name_comparison_outside_families() -> None:
     assert _family_comparisons(SRC) == []
 
 
+# One sample per pattern of _COMPARISONS, in its order: each must be found, and by its own pattern.
+_BAD_SAMPLES = [
+    'if state.family == "glm4":',
+    'if "glm45" != name:',
+    'y = f in ("glm47", "x")',
+    'case "glm52":',
+    "z = state.family.name == n",
+    "if self.state.family != other:",
+    'if name.startswith("glm4"):',
+    "if state.family.name.startswith(prefix):",
+    "parser = PARSERS[state.family.name]",
+    "effort = DEFAULT_EFFORT.get(family.name, None)",
+]
+_MORE_SAMPLES = [
+    'if model_type.endswith(("glm47", "glm5")):',  # a tuple of prefixes
+    'if name.startswith(("chatglm", "glm4")):',  # ... not only the first
+    "x = TABLE[ family.name ]",
+    "x = TABLE.get(self.family.name)",
+    'ok = tokenizer.startswith("glm")',  # any "glm..." prefix, not only a full family name
+]
+
+
 def test_the_grep_finds_comparisons(tmp_path: pathlib.Path) -> None:
-    (tmp_path / "bad.py").write_text(
-        'if state.family == "glm4":\n    x = family != "glm45"\ny = f in ("glm47", "x")\nz = state.family.name == n\n'
+    assert len(_BAD_SAMPLES) == len(_COMPARISONS), "every pattern needs its sample in _BAD_SAMPLES"
+    for pattern, sample in zip(_COMPARISONS, _BAD_SAMPLES):
+        assert pattern.search(sample), (pattern.pattern, sample)
+    (tmp_path / "bad.py").write_text("\n".join([*_BAD_SAMPLES, *_MORE_SAMPLES]) + "\n")
+    (tmp_path / "ok.py").write_text(
+        "if family.thinking.can_disable: pass\nname = family.name\nlabel = f'{family.name}'\nx = TABLE[name]\nif arch.startswith('Glm4'): pass\n"
     )
     (tmp_path / "families").mkdir()
-    (tmp_path / "families" / "ok.py").write_text('if name == "glm4": pass\n')
-    assert len(_family_comparisons(tmp_path)) == 4
+    (tmp_path / "families" / "ok.py").write_text('if name == "glm4": pass\nx = TABLE[family.name]\nif name.startswith("glm4"): pass\n')
+    found = _family_comparisons(tmp_path)
+    assert [line.split(": ", 1)[1] for line in found] == [s.strip() for s in [*_BAD_SAMPLES, *_MORE_SAMPLES]]
+    assert all(line.startswith("bad.py:") for line in found)
 
 
 # --- registry ----------------------------------------------------------------------------------
@@ -197,6 +229,10 @@ def chat(**extra: Any) -> ChatCompletionRequest:
         ("glm45", {"chat_template_kwargs": {"enable_thinking": False}}, False, {"enable_thinking": False}),
         ("glm45", {"chat_template_kwargs": {"thinking": False}}, False, {"thinking": False, "enable_thinking": False}),
         ("glm47", {"chat_template_kwargs": {"thinking": {"type": "disabled"}}}, False, {"thinking": {"type": "disabled"}, "enable_thinking": False}),
+        # the Z.ai object under enable_thinking itself: the template gets the boolean verdict
+        ("glm47", {"chat_template_kwargs": {"enable_thinking": {"type": "disabled"}}}, False, {"enable_thinking": False}),
+        ("glm45", {"chat_template_kwargs": {"enable_thinking": {"type": "disabled"}}}, False, {"enable_thinking": False}),
+        ("glm5", {"chat_template_kwargs": {"enable_thinking": {"type": "enabled"}}}, True, {"enable_thinking": True}),
         ("glm5", {"chat_template_kwargs": {"clear_thinking": False}}, True, {"clear_thinking": False}),
         ("glm52", {"reasoning_effort": "max"}, True, {"reasoning_effort": "max"}),
         ("glm52", {"chat_template_kwargs": {"reasoning_effort": "high"}}, True, {"reasoning_effort": "high"}),

@@ -128,7 +128,7 @@ def test_previous_response_id_continues_the_conversation(glm45: LiveServer) -> N
 def test_previous_response_id_unknown_or_not_stored_is_a_400(glm45: LiveServer) -> None:
     glm45.engine.script(PLAIN["glm45"])
     unstored = _create(glm45, store=False)
-    for previous in (unstored.id, "resp_nope"):
+    for previous in (unstored.id, "resp_nope", ""):  # "" is an id like any other: not found, never ignored
         with pytest.raises(openai.BadRequestError) as info:
             _create(glm45, previous_response_id=previous)
         assert info.value.body["param"] == "previous_response_id" and previous in info.value.body["message"]

@@ -198,7 +198,7 @@ class PreparedResponse:
 
 async def prepare_response(state: ServerState, req: ResponsesRequest) -> PreparedResponse:
     """Validate, prepare (history, render, tokenize, sampling) and start, before any byte is sent."""
-    history = _store(state).history(req.previous_response_id) if req.previous_response_id else []
+    history = _store(state).history(req.previous_response_id) if req.previous_response_id is not None else []
     prep = await prepare_chat(state, to_chat_request(req, history, state.family))
     response_id = _id("resp")
     prep.request_id = response_id

@@ -179,7 +179,10 @@ class GlmFamily:
             kwargs["tools"] = tools
         self._apply_effort(request, kwargs)
         self._check_clear_thinking(kwargs)
-        if self.thinking.switch_keys and "enable_thinking" not in kwargs and "thinking" in kwargs:
+        # templates read `enable_thinking` as a truth value: give them the verdict, not `thinking` or a
+        # {"type": "disabled"} object (truthy to Jinja, which would open <think> against the request)
+        switch = kwargs.get("enable_thinking", kwargs.get("thinking"))
+        if self.thinking.switch_keys and ("enable_thinking" not in kwargs and "thinking" in kwargs or isinstance(switch, Mapping)):
             kwargs["enable_thinking"] = self.thinking_on(kwargs)
         return kwargs
 
