@@ -11,6 +11,8 @@ PYTHON ?= python3
 VENV ?= .venv
 MODEL ?=
 SERVE_ARGS ?=
+# make serve stays local; `glm-vllm-compat serve` itself binds every interface, as vllm serve
+HOST ?= 127.0.0.1
 
 .PHONY: setup serve test doctor mypy lint surface dist clean
 
@@ -18,7 +20,7 @@ setup:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup_env.sh
 
 serve: setup
-	@. scripts/cpu_defaults.sh && $(VENV)/bin/python -m glm_vllm_compat serve $(MODEL) $(SERVE_ARGS)
+	@. scripts/cpu_defaults.sh && $(VENV)/bin/python -m glm_vllm_compat serve $(MODEL) --host $(HOST) $(SERVE_ARGS)
 
 test: setup
 	@VENV=$(VENV) bash scripts/run_tests.sh

@@ -20,7 +20,7 @@ import pytest
 from glm_vllm_compat import _detect
 from glm_vllm_compat.server._cli import build_parser, normalize_argv
 from glm_vllm_compat.server._engine_fields import installed_fields
-from glm_vllm_compat.server._server_flags import NOOP, REFUSED, SERVER_FLAGS
+from glm_vllm_compat.server._server_flags import NOOP, REFUSED, SERVER_FLAGS, USED
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "serve.md"
 
@@ -108,3 +108,40 @@ def test_exceptions_are_documented(parsers: tuple[argparse.ArgumentParser, argpa
     options = {o for a in theirs._actions for o in a.option_strings}
     undocumented = [f.names[0] for f in SERVER_FLAGS if f.use in (REFUSED, NOOP) and f.names[0] in options and f"`{f.names[0]}`" not in text]
     assert undocumented == []
+
+
+# Server-flag defaults that differ from `vllm serve` on purpose (docs/serve.md, "Defaults"): the server knows
+# the GLM family, so it picks the parsers itself.
+DEFAULTS_DIFFER = {"--tool-call-parser": "auto", "--reasoning-parser": "auto"}
+
+
+def test_same_server_defaults(parsers: tuple[argparse.ArgumentParser, argparse.ArgumentParser], tmp_path: Path) -> None:
+    """Each front-end flag both parsers have resolves to vLLM's own default, except DEFAULTS_DIFFER."""
+    from glm_vllm_compat.server._cli import prepare
+
+    theirs, _ = parsers
+    (tmp_path / "config.json").write_text('{"architectures": ["Glm4ForCausalLM"]}')
+    options, _ = prepare([str(tmp_path)])
+    vllm_defaults = {a.option_strings[0]: a.default for a in theirs._actions if a.option_strings}
+    compared, differ = 0, {}
+    for flag in SERVER_FLAGS:
+        name = flag.names[0]
+        if flag.use != USED or name not in vllm_defaults or vllm_defaults[name] == argparse.SUPPRESS or name == "--model":
+            continue
+        ours = getattr(options, name.lstrip("-").replace("-", "_"), None)
+        theirs_default = vllm_defaults[name]
+        compared += 1
+        if ours != theirs_default and not (_unset(ours) and _unset(theirs_default)):
+            differ[name] = (theirs_default, ours)
+    assert compared > 10
+    # vLLM before its CORS hardening allowed every origin by default (0.8.5: ["*"]); the server allows
+    # cross-origin requests only when asked, on every line, as newer vLLM does (docs/serve.md, "Defaults")
+    if differ.get("--allowed-origins") == (["*"], []):
+        del differ["--allowed-origins"]
+    assert {k: v[1] for k, v in differ.items()} == DEFAULTS_DIFFER, differ
+    assert "**Parsers** default to `auto`" in DOCS.read_text(encoding="utf-8")
+
+
+def _unset(value: object) -> bool:
+    """None, "", [] and {} all mean "not given" to both servers."""
+    return value is None or value in ("", [], (), {})

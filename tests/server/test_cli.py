@@ -159,7 +159,7 @@ def test_noop_flags_say_so(model: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 def test_server_flags_resolve_to_vllm_defaults(model: Path) -> None:
     options, _ = _prepare([str(model)])
-    assert (options.host, options.port, options.uvicorn_log_level, options.generation_config) == ("127.0.0.1", 8000, "info", "auto")
+    assert (options.host, options.port, options.uvicorn_log_level, options.generation_config) == (None, 8000, "info", "auto")
     assert (options.tool_call_parser, options.reasoning_parser, options.api_key) == ("auto", "auto", None)
 
 

@@ -37,7 +37,8 @@ def _app() -> Starlette:
 def test_uvicorn_config_follows_the_flags() -> None:
     config = uvicorn_config(_app(), _options(port=8123, root_path="/glm", uvicorn_log_level="warning", disable_uvicorn_access_log=True, ssl_cert_reqs=2))
     assert (config.port, config.root_path, config.log_level, config.access_log, config.ssl_cert_reqs) == (8123, "/glm", "warning", False, 2)
-    assert config.host == "127.0.0.1" and config.uds is None
+    assert config.host == "0.0.0.0" and config.uds is None  # no --host: every interface, as vllm serve
+    assert uvicorn_config(_app(), _options(host="127.0.0.1")).host == "127.0.0.1"
 
 
 async def test_cors_only_with_allowed_origins() -> None:

@@ -19,7 +19,10 @@ from ._state import ServerState
 from .families import GlmFamily, detect_family, get_family
 from .tool_parsers import get_tool_parser
 
-__all__ = ["choose_family", "choose_parsers", "engine_failure", "serve", "uvicorn_config", "with_cors"]
+__all__ = ["ANY_HOST", "choose_family", "choose_parsers", "engine_failure", "serve", "uvicorn_config", "with_cors"]
+
+#: Where ``serve`` listens without ``--host``: every interface, as ``vllm serve`` does.
+ANY_HOST = "0.0.0.0"
 
 logger = logging.getLogger("glm_vllm_compat.server")
 
@@ -55,7 +58,7 @@ def uvicorn_config(app: Any, args: argparse.Namespace) -> Any:
 
     return uvicorn.Config(
         app,
-        host=args.host,
+        host=args.host or ANY_HOST,
         port=args.port,
         uds=args.uds,
         root_path=args.root_path or "",
@@ -144,7 +147,7 @@ async def serve(model: str, args: argparse.Namespace, template: str | None, engi
     gc.collect()
     gc.freeze()  # start-up objects (vLLM, torch) never need collecting: shorter GC pauses while serving
     server = BoundedServer(uvicorn_config(with_cors(create_app(state), args), args), state)
-    where = f"unix:{args.uds}" if args.uds else f"{'https' if args.ssl_certfile else 'http'}://{args.host}:{args.port}{args.root_path or ''}/v1"
+    where = f"unix:{args.uds}" if args.uds else f"{'https' if args.ssl_certfile else 'http'}://{args.host or ANY_HOST}:{args.port}{args.root_path or ''}/v1"
     _say(f"listening on {where} (Ctrl+C to stop)")
     try:
         await server.serve()

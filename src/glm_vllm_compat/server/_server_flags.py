@@ -54,7 +54,7 @@ def _f(names: str, kind: str, default: Any = None, use: str = USED, reason: str 
 _NOT_HERE = "the GLM server has no such feature; use `vllm serve` for it"
 SERVER_FLAGS: tuple[ServerFlag, ...] = (
     _f("--model", "str", help="model directory (same as the positional MODEL)"),
-    _f("--host", "str", "127.0.0.1", help="address to bind (default 127.0.0.1; vLLM's default binds every interface)"),
+    _f("--host", "str", help="address to bind (default: every interface, as vLLM; 127.0.0.1 keeps it local)"),
     _f("--port", "int", 8000),
     _f("--uds", "str", help="serve on this Unix domain socket instead of host:port"),
     _f("--uvicorn-log-level", "str", "info", choices=LOG_LEVELS),
