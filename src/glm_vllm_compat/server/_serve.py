@@ -146,8 +146,9 @@ async def serve(model: str, args: argparse.Namespace, template: str | None, engi
         return 1
     gc.collect()
     gc.freeze()  # start-up objects (vLLM, torch) never need collecting: shorter GC pauses while serving
-    server = BoundedServer(uvicorn_config(with_cors(create_app(state), args), args), state)
-    where = f"unix:{args.uds}" if args.uds else f"{'https' if args.ssl_certfile else 'http'}://{args.host or ANY_HOST}:{args.port}{args.root_path or ''}/v1"
+    config = uvicorn_config(with_cors(create_app(state), args), args)
+    server = BoundedServer(config, state)
+    where = f"unix:{args.uds}" if args.uds else f"{'https' if args.ssl_certfile else 'http'}://{config.host}:{args.port}{args.root_path or ''}/v1"
     _say(f"listening on {where} (Ctrl+C to stop)")
     try:
         await server.serve()
